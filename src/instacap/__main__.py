@@ -1,0 +1,5 @@
+"""`python -m instacap` runs the command-line tool."""
+
+from instacap.cli import main
+
+main()

@@ -1,0 +1,5 @@
+"""`instacap` commands: evaluate."""
+
+from __future__ import annotations
+
+from instacap.cli.app import app  # noqa: F401

@@ -1,0 +1,5 @@
+"""`instacap` commands: scrape."""
+
+from __future__ import annotations
+
+from instacap.cli.app import app  # noqa: F401

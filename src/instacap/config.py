@@ -1,0 +1,57 @@
+"""Settings as frozen dataclasses: the one source of truth for defaults (the CLI reads them here,
+`meta.json` stores them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class ScrapeConfig:
+    max_posts: int = 100  # most recent photo posts to keep per account
+    delay: float = 1.0  # seconds between requests to Instagram, on top of instaloader's own pacing
+    max_wait: float = 1800.0  # seconds of rate-limit waiting allowed before stopping cleanly
+    first_wait: float = 60.0  # first back-off step; doubles each time Instagram says "slow down"
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    encoder: str = "vgg16"
+    min_count: int = 50  # tokens seen fewer times become UNK (the original's threshold)
+    max_len: int = 150  # tokens per caption including BOS and EOS
+    val_share: float = 0.1
+    seed: int = 0
+    batch_size: int = 32
+    workers: int = 2  # image-decoding processes that overlap with the encoder
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    embed: int = 128
+    hidden: int = 128
+    # "merge" is the original: image and text branches added after the LSTM.
+    arch: str = "merge"
+    normalize: bool = True  # L2/LayerNorm both branches instead of a hand-tuned image weight
+    dropout: float = 0.1
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 30
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    clip: float = 1.0
+    patience: int = 0  # epochs without validation improvement before stopping; 0 = never
+    seed: int = 0
+    bucket: bool = True  # batch captions of similar length and skip padding
+
+
+@dataclass(frozen=True)
+class SampleConfig:
+    n: int = 5
+    temperature: float = 0.8
+    top_k: int = 0  # 0 = off
+    top_p: float = 0.9
+    max_len: int = 150
+    seed: int | None = None

@@ -1,0 +1,206 @@
+"""The posts store: one SQLite database (WAL) plus the image files, under one root folder.
+
+Layout: `<root>/posts.db` and `<root>/posts/<account>/<shortcode>.<ext>`. An image is written to a
+temporary name, fsynced and renamed before its row is committed, so a row always points to a
+complete file; a crash leaves at worst an orphan temporary file, which the next write replaces.
+Adding a post whose shortcode is already stored changes nothing.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from instacap import paths
+from instacap.errors import CacheError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS posts (
+    shortcode  TEXT PRIMARY KEY,
+    account    TEXT NOT NULL,
+    taken_at   TEXT,             -- ISO 8601, UTC
+    caption    TEXT NOT NULL,
+    image      TEXT NOT NULL,    -- path relative to the store root
+    source     TEXT NOT NULL,    -- scrape | instaloader | instalooter | table | demo
+    likes      INTEGER,
+    scene      TEXT,             -- demo data only: what the photo shows
+    added_at   TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS posts_account ON posts(account, taken_at);
+"""
+
+
+@dataclass(frozen=True)
+class Post:
+    """One stored post: the first photo and the caption."""
+
+    shortcode: str
+    account: str
+    taken_at: datetime | None
+    caption: str
+    image: Path  # absolute path of the image file
+    source: str
+    likes: int | None = None
+    scene: str | None = None
+
+
+@dataclass(frozen=True)
+class NewPost:
+    """What an importer or the scraper hands to `PostStore.add`, image bytes included."""
+
+    shortcode: str
+    account: str
+    taken_at: datetime | None
+    caption: str
+    source: str
+    image_ext: str = ".jpg"
+    likes: int | None = None
+    scene: str | None = None
+
+
+class PostStore:
+    """Open with `PostStore.open()` (the user's posts) or `PostStore.open(demo=True)`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        paths.ensure_dir(self.root / "posts")
+        self.db_path = self.root / "posts.db"
+        try:
+            # Autocommit mode: every write below opens its own short explicit transaction.
+            self._db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(
+                f"The posts database {self.db_path} cannot be opened ({exc}); "
+                "move it aside and re-import or re-scrape."
+            ) from exc
+
+    @classmethod
+    def open(cls, demo: bool = False) -> PostStore:
+        return cls(paths.posts_root(demo))
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> PostStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def add(self, post: NewPost, image: bytes | Path) -> bool:
+        """Store `post` with its image (bytes, or a file to copy). False when already stored."""
+        paths.validate_account(post.account)
+        if self.has(post.shortcode):
+            return False
+        rel = Path("posts") / post.account / f"{_safe_stem(post.shortcode)}{post.image_ext.lower()}"
+        data = image if isinstance(image, bytes) else Path(image).read_bytes()
+        write_atomic(self.root / rel, data)
+        # INSERT OR IGNORE: a second process may have stored the same post meanwhile.
+        cur = self._db.execute(
+            "INSERT OR IGNORE INTO posts VALUES (?,?,?,?,?,?,?,?,?)",
+            (
+                post.shortcode,
+                post.account,
+                _iso(post.taken_at),
+                post.caption,
+                rel.as_posix(),
+                post.source,
+                post.likes,
+                post.scene,
+                _iso(datetime.now(timezone.utc)),
+            ),
+        )
+        return cur.rowcount == 1
+
+    # -- reading -----------------------------------------------------------------------------
+
+    def has(self, shortcode: str) -> bool:
+        row = self._db.execute("SELECT 1 FROM posts WHERE shortcode=?", (shortcode,)).fetchone()
+        return row is not None
+
+    def shortcodes(self, account: str | None = None) -> set[str]:
+        if account is None:
+            rows = self._db.execute("SELECT shortcode FROM posts")
+        else:
+            rows = self._db.execute("SELECT shortcode FROM posts WHERE account=?", (account,))
+        return {r[0] for r in rows}
+
+    def count(self, account: str | None = None) -> int:
+        return len(self.shortcodes(account))
+
+    def accounts(self) -> dict[str, int]:
+        """Post count per account, most posts first."""
+        rows = self._db.execute(
+            "SELECT account, COUNT(*) FROM posts GROUP BY account ORDER BY COUNT(*) DESC, account"
+        )
+        return {a: n for a, n in rows}
+
+    def posts(self, accounts: Iterable[str] | None = None) -> Iterator[Post]:
+        """Stored posts in a stable order (account, time, shortcode), optionally some accounts only."""
+        query = (
+            "SELECT shortcode, account, taken_at, caption, image, source, likes, scene FROM posts"
+        )
+        args: tuple[str, ...] = ()
+        if accounts is not None:
+            wanted = tuple(accounts)
+            query += f" WHERE account IN ({','.join('?' * len(wanted))})"
+            args = wanted
+        query += " ORDER BY account, taken_at, shortcode"
+        for sc, account, taken, caption, image, source, likes, scene in self._db.execute(
+            query, args
+        ):
+            yield Post(
+                shortcode=sc,
+                account=account,
+                taken_at=datetime.fromisoformat(taken) if taken else None,
+                caption=caption,
+                image=self.root / image,
+                source=source,
+                likes=likes,
+                scene=scene,
+            )
+
+    def disk_bytes(self) -> int:
+        """Bytes used by the database and the image files."""
+        total = sum(p.stat().st_size for p in self.root.glob("posts.db*") if p.is_file())
+        for dirpath, _, files in os.walk(self.root / "posts"):
+            total += sum((Path(dirpath) / f).stat().st_size for f in files)
+        return total
+
+
+def write_atomic(dest: Path, data: bytes) -> None:
+    """Write `data` to `dest` so that `dest` is either absent or complete: temp file, fsync, rename."""
+    paths.ensure_dir(dest.parent)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _iso(when: datetime | None) -> str | None:
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.astimezone(timezone.utc).isoformat()
+
+
+def _safe_stem(shortcode: str) -> str:
+    # Shortcodes are URL-safe base64 already; anything else (imported ids) is reduced to that.
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in shortcode)[:80] or "post"

@@ -1,0 +1,29 @@
+"""Shared test setup: every test gets its own cache directory and no network."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+import pytest
+
+_real_connect = socket.socket.connect
+
+
+def _guarded_connect(self: socket.socket, address: object) -> None:
+    # Loopback and Unix sockets (DataLoader workers, subprocesses) are fine; the internet is not.
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = address[0] if isinstance(address, tuple) else str(address)
+        if host not in ("127.0.0.1", "::1", "localhost"):
+            raise OSError(f"test tried to reach the network: {address!r}")
+    return _real_connect(self, address)  # type: ignore[arg-type]
+
+
+@pytest.fixture(autouse=True)
+def instacap_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Point INSTACAP_HOME at a fresh folder and forbid network access for the test."""
+    home = tmp_path / "instacap-home"
+    monkeypatch.setenv("INSTACAP_HOME", str(home))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    return home
