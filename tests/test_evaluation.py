@@ -1,0 +1,143 @@
+"""`instacap eval`: each metric on hand-made inputs with a known answer, then the whole command."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from instacap import evaluation as ev
+
+# ----------------------------------------------------------------------------- likelihood metrics
+
+
+def test_bpc_counts_masked_tokens_only():
+    # Two captions; every real target has p = 1/2 (1 bit); PAD positions hold garbage.
+    lp = np.array([[math.log(0.5), math.log(0.5), -99.0], [math.log(0.5), -99.0, -99.0]])
+    mask = np.array([[1, 1, 0], [1, 0, 0]], dtype=bool)
+    assert ev.bits_per_char(lp, mask) == pytest.approx(1.0)
+
+
+def test_bpc_of_certain_model_is_zero_and_uniform_is_log2_vocab():
+    mask = np.ones((3, 5), dtype=bool)
+    assert ev.bits_per_char(np.zeros((3, 5)), mask) == 0.0
+    assert ev.bits_per_char(np.full((3, 5), -math.log(64)), mask) == pytest.approx(6.0)
+
+
+def test_bpc_from_totals_weights_by_tokens():
+    # 10 tokens at 1 bit and 30 tokens at 3 bits -> 100 bits / 40 tokens.
+    nats = np.array([10 * math.log(2), 30 * 3 * math.log(2)])
+    assert ev.bpc_from_totals(nats, np.array([10, 30])) == pytest.approx(2.5)
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 100])
+def test_derangement_moves_every_photo_and_is_seeded(n):
+    perm = ev.derangement(n, seed=3)
+    assert sorted(perm.tolist()) == list(range(n))
+    assert not np.any(perm == np.arange(n))
+    assert np.array_equal(perm, ev.derangement(n, seed=3))
+
+
+def test_image_gain_is_zero_for_a_scorer_that_ignores_the_photo():
+    rng = np.random.default_rng(0)
+    lp = -rng.random((6, 4))  # per-token log-probs that depend on the caption only
+    mask = np.ones_like(lp, dtype=bool)
+    # With shuffled photos the scores do not change, so the gain is exactly zero.
+    assert ev.image_gain(ev.bits_per_char(lp, mask), ev.bits_per_char(lp, mask)) == 0.0
+
+
+def test_image_gain_of_a_scorer_sure_only_with_the_right_photo():
+    mask = np.ones((6, 4), dtype=bool)
+    # p = 1 with the right photo, p = 1/e with a wrong one: 1/ln 2 bits saved per token.
+    gain = ev.image_gain(
+        ev.bits_per_char(np.zeros((6, 4)), mask), ev.bits_per_char(-np.ones((6, 4)), mask)
+    )
+    assert gain == pytest.approx(1 / math.log(2))
+
+
+def _pools(n=150, k=100):
+    return ev.retrieval_pools([f"caption {i}" for i in range(n)], k, seed=0)
+
+
+def test_retrieval_pools_hold_true_caption_first_and_distinct_others():
+    pools = _pools()
+    assert len(pools) == 150
+    for i, pool in enumerate(pools):
+        assert pool[0] == i and len(pool) == 100 and len(set(pool.tolist())) == 100
+    small = ev.retrieval_pools(["a", "b", "c", "a"], 100, seed=0)
+    assert sorted(small[0].tolist()) == [0, 1, 2]  # the other "a" is not a rival
+    assert np.array_equal(_pools()[5], pools[5])
+
+
+def test_perfect_scorer_retrieves_everything():
+    assert ev.retrieval_at_1(_pools(), lambda p, c: (p == c).astype(float)) == 1.0
+
+
+def test_constant_scorer_lands_on_chance():
+    assert ev.retrieval_at_1(_pools(), lambda p, c: np.zeros(len(c))) == pytest.approx(0.01)
+
+
+def test_adversarial_scorer_never_retrieves():
+    assert ev.retrieval_at_1(_pools(), lambda p, c: -(p == c).astype(float)) == 0.0
+
+
+# ----------------------------------------------------------------------------- generated-text metrics
+
+
+def test_words_trim_punctuation_but_keep_tags_and_mentions():
+    assert ev.words("Sunset!! #Beach @nat.geo, (wow) 🌅") == [
+        "sunset",
+        "#beach",
+        "@nat.geo",
+        "wow",
+        "🌅",
+    ]
+
+
+def test_distinct_2():
+    assert ev.distinct_2(["a b c", "a b d"]) == pytest.approx(3 / 4)  # a-b twice
+    assert ev.distinct_2(["x x x x x"]) == pytest.approx(1 / 4)
+    assert ev.distinct_2(["one", ""]) == 0.0
+
+
+def test_known_words_and_copies():
+    train = ["Golden sunset at the beach", "Coffee first."]
+    vocab = ev.vocabulary_of(train)
+    assert ev.known_word_share(["sunset coffee zzz", "beach!"], vocab) == pytest.approx(3 / 4)
+    copies = {c.strip() for c in train}
+    assert ev.copy_share(["Coffee first. ", "Coffee second."], copies) == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "ended", "expected"),
+    [
+        ("nice " + "a" * 40, False, True),  # one character to the cap
+        ("morning " + "#love " * 8, False, True),  # one word to the cap
+        ("ha" * 20, False, True),
+        ("a" * 40, True, False),  # stopped by EOS: a choice, not a loop
+        ("a perfectly ordinary caption that got cut by the cap", False, False),
+        ("aaaa", False, False),  # too short to call a loop
+    ],
+)
+def test_degenerate(text, ended, expected):
+    assert ev.is_degenerate(text, ended) is expected
+
+
+def test_hashtag_mention_and_eos_shares():
+    texts = ["#sun is up", "hi @nasa", "email me a@b.com", "plain", "#a @b"]
+    assert ev.hashtag_share(texts) == pytest.approx(2 / 5)
+    assert ev.mention_share(texts) == pytest.approx(2 / 5)  # an e-mail address is not a mention
+    assert ev.ended_share([True, False, True, True]) == 0.75
+    assert ev.degenerate_share(["b" * 30, "ok"], [False, True]) == 0.5
+
+
+def test_scene_accuracy_on_hand_made_scenes():
+    def scene_of(text):
+        return "beach" if "#beach" in text else "forest" if "#forest" in text else None
+
+    texts = ["waves #beach", "trees #forest", "nothing", "more #beach"]
+    assert ev.scene_accuracy(texts, ["beach", "beach", "beach", None], scene_of) == pytest.approx(
+        1 / 3
+    )
+    assert ev.scene_accuracy(texts, [None] * 4, scene_of) is None
