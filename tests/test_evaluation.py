@@ -141,3 +141,132 @@ def test_scene_accuracy_on_hand_made_scenes():
         1 / 3
     )
     assert ev.scene_accuracy(texts, [None] * 4, scene_of) is None
+
+
+# ----------------------------------------------------------------------------- a run measured end to end
+# A hand-built model over the vocabulary {a, b}: with image weight w it predicts "a" when the photo's
+# feature is positive and "b" when negative; w = 0 makes it a text-only model.
+
+torch = pytest.importorskip("torch")
+
+from types import SimpleNamespace  # noqa: E402
+
+from instacap.config import EvalConfig  # noqa: E402
+from instacap.tokenizer import BOS, EOS, Vocab  # noqa: E402
+
+VOCAB = Vocab(tokens=("<pad>", "<bos>", "<eos>", "<unk>", "a", "b"))
+
+
+class SignModel(torch.nn.Module):
+    def __init__(self, weight: float) -> None:
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.tensor(float(weight)))
+
+    def forward(self, feats, inputs, targets=None):
+        b, t = inputs.shape
+        logits = torch.zeros(b, t, VOCAB.size)  # [B, T, V]
+        logits[:, :, :4] = -1e4
+        logits[:, :, EOS] = -2.0
+        logits[:, :, 4] = self.w * feats[:, :1]  # [B, 1] broadcast over T
+        logits[:, :, 5] = -self.w * feats[:, :1]
+        return logits, None
+
+
+def _pool(n: int = 40) -> ev.Pool:
+    sign = np.where(np.arange(n) % 2 == 0, 1.0, -1.0)
+    captions = ["a" * (3 + i % 5) if s > 0 else "b" * (3 + i % 5) for i, s in enumerate(sign)]
+    ids = np.zeros((n, 10), dtype=np.int64)
+    lengths = np.zeros(n, dtype=np.int64)
+    for i, c in enumerate(captions):
+        row = VOCAB.encode(c, 10)
+        ids[i, : len(row)] = row
+        lengths[i] = len(row)
+    return ev.Pool(
+        ids=ids,
+        lengths=lengths,
+        feats=(sign[:, None] * np.ones((n, 2))).astype(np.float32),
+        captions=captions,
+        scenes=[None] * n,
+        shortcodes=[f"P{i}" for i in range(n)],
+        accounts=["me"] * n,
+        images=[f"/x/{i}.jpg" for i in range(n)],
+    )
+
+
+def _fake_generate(model, vocab, feats, config):
+    # Writes the letter the model prefers for each photo.
+    out = []
+    for f in feats:
+        w = float(model.w.detach())
+        letter = "a" if w * f[0] > 0 else "ab" if w == 0 else "b"
+        out.append([SimpleNamespace(text=letter * 3, ended=True) for _ in range(config.n)])
+    return out
+
+
+def _run(weight: float) -> SimpleNamespace:
+    return SimpleNamespace(
+        name="t", model=SignModel(weight), vocab=VOCAB, encoder="thumbnail", dataset="d", meta={}
+    )
+
+
+def test_caption_nats_sum_targets_after_bos_including_eos():
+    pool = _pool(4)
+    nats = ev.caption_nats(SignModel(0.0), pool.feats, pool.ids, pool.lengths)
+    # Text-only: p(letter) = 1 / (2 + e^-2) for both letters; p(EOS) likewise with e^-2 on top.
+    z = 2 + math.exp(-2)
+    expect = [(ln - 2) * math.log(z) + (2 + math.log(z)) for ln in pool.lengths]
+    assert nats == pytest.approx(expect)
+    assert pool.ids[0, 0] == BOS
+
+
+def test_measure_image_model_vs_text_only_model():
+    config = EvalConfig(n=2, candidates=20, seed=1)
+    seeing = ev.measure(
+        _run(5.0), _pool(), ["aaa", "bbb"], config, samples=2, generate=_fake_generate
+    )
+    blind = ev.measure(_run(0.0), _pool(), ["aaa", "bbb"], config, generate=_fake_generate)
+    assert blind.image_gain == pytest.approx(0.0, abs=1e-9)
+    assert seeing.image_gain > 1.0
+    # The image halves the rivals (the other letter); the text-only model picks by length alone.
+    assert seeing.retrieval_at_1 > blind.retrieval_at_1
+    assert seeing.retrieval_candidates == 20 and seeing.photos == 40
+    assert (
+        seeing.copied == 1.0 and blind.copied == 0.0
+    )  # "aaa" is a training caption; "ababab" is not
+    assert seeing.ended == 1.0 and seeing.degenerate == 0.0
+    assert [s.shortcode for s in seeing.samples] == ["P0", "P1"]
+    assert seeing.scene_accuracy is None
+
+
+def test_measure_is_deterministic_for_a_seed():
+    config = EvalConfig(n=2, candidates=20, seed=3)
+    one = ev.measure(_run(1.0), _pool(), [], config, generate=_fake_generate).to_json()
+    two = ev.measure(_run(1.0), _pool(), [], config, generate=_fake_generate).to_json()
+    assert one == two
+
+
+JSON_KEYS = {
+    "schema", "run", "dataset", "encoder", "photos", "captions_per_photo", "seed", "bpc",
+    "bpc_shuffled", "image_gain", "retrieval_at_1", "retrieval_photos", "retrieval_candidates",
+    "retrieval_chance", "distinct_2", "distinct_2_data", "known_words", "copied", "degenerate",
+    "hashtags", "hashtags_data", "mentions", "mentions_data", "ended", "scene_accuracy",
+    "scene_accuracy_data", "scene_chance", "samples",
+}  # fmt: skip
+
+
+def test_report_json_schema_is_stable():
+    report = ev.measure(
+        _run(1.0), _pool(), [], EvalConfig(n=1, candidates=10), samples=1, generate=_fake_generate
+    )
+    data = report.to_json()
+    assert set(data) == JSON_KEYS
+    assert data["schema"] == 1
+    assert set(data["samples"][0]) == {
+        "shortcode",
+        "account",
+        "scene",
+        "image",
+        "original",
+        "generated",
+    }
+    assert data["scene_accuracy"] is None and data["retrieval_chance"] == pytest.approx(0.1)

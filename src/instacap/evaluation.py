@@ -11,9 +11,15 @@ import itertools
 import math
 import string
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any
 
 import numpy as np
 import regex
+
+from instacap.config import EvalConfig, SampleConfig
+from instacap.errors import InputError
+from instacap.progress import SILENT, Reporter
 
 LN2 = math.log(2.0)
 
@@ -64,39 +70,45 @@ def image_gain(bpc_true: float, bpc_shuffled: float) -> float:
 ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def retrieval_pools(captions: Sequence[str], candidates: int, seed: int) -> list[np.ndarray]:
-    """For each photo i, candidate caption indices: i first, then up to `candidates - 1` others.
+def retrieval_pools(
+    captions: Sequence[str], candidates: int, seed: int, photos: Iterable[int] | None = None
+) -> list[np.ndarray]:
+    """For each photo i (all, or `photos`), caption indices: i first, then up to `candidates - 1`
+    others drawn at random (seeded).
 
-    Others whose text equals caption i are left out (choosing an identical caption is not a mistake).
+    Others whose text equals caption i are left out (choosing an identical caption is no mistake).
     """
     rng = np.random.default_rng(seed)
-    n = len(captions)
+    texts = np.array(captions, dtype=object)
     pools = []
-    for i in range(n):
-        others = np.array(
-            [j for j in range(n) if j != i and captions[j] != captions[i]], dtype=np.int64
-        )
+    for i in range(len(texts)) if photos is None else photos:
+        others = np.flatnonzero(texts != texts[i])  # also excludes i itself
         take = min(candidates - 1, len(others))
-        chosen = rng.choice(others, size=take, replace=False) if take else others[:0]
+        chosen = rng.choice(others, size=take, replace=False)
         pools.append(np.concatenate([[i], chosen]).astype(np.int64))
     return pools
 
 
 def retrieval_at_1(pools: Sequence[np.ndarray], score: ScoreFn) -> float:
-    """Share of photos whose true caption (pool[0]) scores highest among its pool.
+    """Share of photos whose true caption scores highest among its pool.
 
-    A tie at the top is shared: the true caption gets 1/(number tied), so a scorer that gives every
-    caption the same score lands exactly on chance (1 / pool size) instead of 0% or 100%.
+    pools[k] holds caption indices, the true one first; caption i belongs to photo i, so the
+    pool's photo is pools[k][0]. `score` is called once with every (photo, caption) pair so the
+    model can batch them. A tie at the top is shared: the true caption gets 1/(number tied), so a
+    scorer that gives every caption the same score lands exactly on chance (1 / pool size).
     """
     if not pools:
         return float("nan")
+    photos = np.concatenate([np.full(len(p), p[0], dtype=np.int64) for p in pools])
+    caps = np.concatenate(pools).astype(np.int64)
+    scores = np.asarray(score(photos, caps), dtype=np.float64)
     credit = 0.0
-    for i, pool in enumerate(pools):
-        photos = np.full(len(pool), i, dtype=np.int64)
-        s = np.asarray(score(photos, pool), dtype=np.float64)
-        best = s.max()
-        if s[0] >= best:
-            credit += 1.0 / int(np.sum(s >= best))
+    start = 0
+    for pool in pools:
+        s = scores[start : start + len(pool)]
+        start += len(pool)
+        if s[0] >= s.max():
+            credit += 1.0 / int(np.sum(s >= s[0]))
     return credit / len(pools)
 
 
@@ -199,3 +211,457 @@ def scene_accuracy(
     if not pairs:
         return None
     return sum(scene_of(t) == s for t, s in pairs) / len(pairs)
+
+
+# ----------------------------------------------------------------------------- the report
+
+SCHEMA = 1  # bump when a key of Report.to_json changes meaning or disappears
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One validation photo: its real caption beside the run's own (for `eval --samples`)."""
+
+    shortcode: str
+    account: str
+    scene: str | None
+    image: str
+    original: str
+    generated: tuple[Any, ...]  # sampling.Caption, n of them
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "shortcode": self.shortcode,
+            "account": self.account,
+            "scene": self.scene,
+            "image": self.image,
+            "original": self.original,
+            "generated": [c.text for c in self.generated],
+        }
+
+
+@dataclass(frozen=True)
+class Report:
+    """Every number `instacap eval` prints. Fractions are 0..1; bpc and gain are bits per token."""
+
+    run: str
+    dataset: str
+    encoder: str
+    photos: int  # validation photos measured
+    captions_per_photo: int
+    seed: int
+    bpc: float
+    bpc_shuffled: float
+    image_gain: float
+    retrieval_at_1: float
+    retrieval_photos: int
+    retrieval_candidates: int  # pool size (100, or fewer on a small data set)
+    distinct_2: float
+    distinct_2_data: float  # the real validation captions' own
+    known_words: float
+    copied: float
+    degenerate: float
+    hashtags: float
+    hashtags_data: float
+    mentions: float
+    mentions_data: float
+    ended: float
+    scene_accuracy: float | None  # None when the data knows no scenes (only the demo data does)
+    scene_accuracy_data: float | None  # the real captions' own: the ceiling
+    scene_chance: float | None
+    samples: tuple[Sample, ...] = ()
+
+    @property
+    def retrieval_chance(self) -> float:
+        return 1.0 / self.retrieval_candidates if self.retrieval_candidates else float("nan")
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"schema": SCHEMA}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "samples":
+                value = [s.to_json() for s in value]
+            out[f.name] = _finite(value)
+        out["retrieval_chance"] = _finite(self.retrieval_chance)
+        return out
+
+
+def _finite(value: Any) -> Any:
+    # JSON has no NaN: an undefined number becomes null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+# ----------------------------------------------------------------------------- the photos measured
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The captions and photo features a run is measured on, already in the run's token ids."""
+
+    ids: np.ndarray  # [N, L] int64: BOS tok... EOS then PAD
+    lengths: np.ndarray  # [N] tokens incl. BOS and EOS
+    feats: np.ndarray  # [N, D] float32
+    captions: list[str]
+    scenes: list[str | None]
+    shortcodes: list[str]
+    accounts: list[str]
+    images: list[str]
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def take(self, idx: np.ndarray) -> Pool:
+        pick = [int(i) for i in idx]
+        return Pool(
+            ids=self.ids[idx],
+            lengths=self.lengths[idx],
+            feats=self.feats[idx],
+            captions=[self.captions[i] for i in pick],
+            scenes=[self.scenes[i] for i in pick],
+            shortcodes=[self.shortcodes[i] for i in pick],
+            accounts=[self.accounts[i] for i in pick],
+            images=[self.images[i] for i in pick],
+        )
+
+
+def subset(n: int, limit: int, seed: int) -> np.ndarray:
+    """All of range(n), or a seeded sorted sample of `limit` of them (limit 0 = all)."""
+    if limit <= 0 or n <= limit:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=limit, replace=False))
+
+
+# ----------------------------------------------------------------------------- scoring with the model
+
+
+def caption_nats(
+    model: Any, feats: np.ndarray, ids: np.ndarray, lengths: np.ndarray, batch_size: int = 256
+) -> np.ndarray:
+    """Summed -ln p of each caption's tokens after BOS (EOS included) given its photo features.
+
+    feats [N, D], ids [N, L], lengths [N] -> nats [N]. Captions are batched by length so that a
+    batch runs only as many steps as its longest caption.
+    """
+    import torch
+
+    from instacap.tokenizer import PAD
+
+    device = next(model.parameters()).device
+    order = np.argsort(lengths, kind="stable")
+    nats = np.zeros(len(lengths), dtype=np.float64)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            rows = order[start : start + batch_size]
+            t = int(lengths[rows].max())
+            x = torch.from_numpy(np.ascontiguousarray(ids[rows, :t])).to(device)  # [B, t]
+            f = torch.from_numpy(np.ascontiguousarray(feats[rows], dtype=np.float32)).to(device)
+            inputs, targets = x[:, :-1], x[:, 1:]  # [B, t-1] each
+            logits, _ = model(f, inputs)  # [B, t-1, V]
+            lp = logits.float().log_softmax(-1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
+            lp = lp.masked_fill(targets == PAD, 0.0)  # [B, t-1]
+            nats[rows] = -lp.sum(1).double().cpu().numpy()
+    return nats
+
+
+def likelihood_metrics(
+    model: Any, pool: Pool, config: EvalConfig, reporter: Reporter = SILENT
+) -> dict[str, Any]:
+    """bpc with the right photos and with deranged photos, and retrieval@1 among `candidates`."""
+    counts = pool.lengths - 1  # targets: every token after BOS, EOS included
+    reporter.start("scoring captions", total=3)
+    bpc = bpc_from_totals(
+        caption_nats(model, pool.feats, pool.ids, pool.lengths, config.batch_size), counts
+    )
+    reporter.advance("scoring captions")
+    if len(pool) >= 2:
+        perm = derangement(len(pool), config.seed)
+        shuffled = caption_nats(model, pool.feats[perm], pool.ids, pool.lengths, config.batch_size)
+        bpc_shuffled = bpc_from_totals(shuffled, counts)
+    else:
+        bpc_shuffled = float("nan")
+    reporter.advance("scoring captions")
+
+    # Retrieval: a seeded subset of photos, each against its true caption and up to 99 others.
+    who = subset(len(pool), config.retrieval_photos, config.seed).tolist()
+    pools = retrieval_pools(pool.captions, config.candidates, config.seed, photos=who)
+
+    def score(photos: np.ndarray, caps: np.ndarray) -> np.ndarray:
+        # Mean log-probability per token, so that a short caption does not win by being short.
+        nats = caption_nats(
+            model, pool.feats[photos], pool.ids[caps], pool.lengths[caps], config.batch_size
+        )
+        return -nats / counts[caps]
+
+    retrieval = retrieval_at_1(pools, score)
+    reporter.advance("scoring captions")
+    return {
+        "bpc": bpc,
+        "bpc_shuffled": bpc_shuffled,
+        "image_gain": image_gain(bpc, bpc_shuffled),
+        "retrieval_at_1": retrieval,
+        "retrieval_photos": len(pools),
+        "retrieval_candidates": max((len(p) for p in pools), default=0),
+    }
+
+
+# ----------------------------------------------------------------------------- generated captions
+
+
+def decoding(run: Any, config: EvalConfig) -> SampleConfig:
+    """The run's default decoding (SampleConfig defaults, or what its meta.json recorded) with the
+    evaluation's caption count and seed."""
+    base = SampleConfig()
+    saved = run.meta.get("sample") if isinstance(getattr(run, "meta", None), dict) else None
+    if isinstance(saved, dict):
+        known = {f.name for f in fields(SampleConfig)}
+        base = replace(base, **{k: v for k, v in saved.items() if k in known})
+    return replace(base, n=config.n, seed=config.seed)
+
+
+def generate_all(
+    run: Any,
+    feats: np.ndarray,
+    sample: SampleConfig,
+    generate: Callable[..., list[list[Any]]],
+    reporter: Reporter = SILENT,
+    chunk: int = 64,
+) -> list[list[Any]]:
+    """`sample.n` captions for each photo of feats [P, D], `chunk` photos per batch, each chunk
+    seeded from the evaluation seed so the whole result is reproducible."""
+    out: list[list[Any]] = []
+    reporter.start("writing captions", total=len(feats))
+    for k, start in enumerate(range(0, len(feats), chunk)):
+        part = feats[start : start + chunk]
+        seed = None if sample.seed is None else sample.seed + k
+        out.extend(generate(run.model, run.vocab, part, replace(sample, seed=seed)))
+        reporter.advance("writing captions", len(part))
+    return out
+
+
+def text_metrics(
+    generated: list[list[Any]], pool: Pool, train_captions: Sequence[str]
+) -> dict[str, Any]:
+    """Metrics of the run's own captions (sampling.Caption lists, one list per pool photo), each
+    beside the same figure for the real captions where that comparison means something."""
+    texts = [c.text for caps in generated for c in caps]
+    ended = [bool(c.ended) for caps in generated for c in caps]
+    scenes = [pool.scenes[i] for i, caps in enumerate(generated) for _ in caps]
+    result: dict[str, Any] = {
+        "distinct_2": distinct_2(texts),
+        "distinct_2_data": distinct_2(pool.captions),
+        "known_words": known_word_share(texts, vocabulary_of(train_captions)),
+        "copied": copy_share(texts, {c.strip() for c in train_captions}),
+        "degenerate": degenerate_share(texts, ended),
+        "hashtags": hashtag_share(texts),
+        "hashtags_data": hashtag_share(pool.captions),
+        "mentions": mention_share(texts),
+        "mentions_data": mention_share(pool.captions),
+        "ended": ended_share(ended),
+        "scene_accuracy": None,
+        "scene_accuracy_data": None,
+        "scene_chance": None,
+    }
+    known = {s for s in pool.scenes if s is not None}
+    if known:
+        from instacap.demo import scene_of
+
+        result["scene_accuracy"] = scene_accuracy(texts, scenes, scene_of)
+        result["scene_accuracy_data"] = scene_accuracy(pool.captions, pool.scenes, scene_of)
+        result["scene_chance"] = 1.0 / len(known)
+    return result
+
+
+# ----------------------------------------------------------------------------- putting it together
+
+
+def measure(
+    run: Any,
+    pool: Pool,
+    train_captions: Sequence[str],
+    config: EvalConfig = EvalConfig(),
+    samples: int = 0,
+    dataset_name: str = "",
+    reporter: Reporter = SILENT,
+    generate: Callable[..., list[list[Any]]] | None = None,
+) -> Report:
+    """Every metric of `run` (a checkpoint.Run or anything with .name .model .vocab .encoder .meta)
+    on `pool`; `train_captions` are what it learned from (for known words and copies)."""
+    from instacap.runtime import seed_everything
+
+    if generate is None:
+        from instacap.sampling import generate
+    seed_everything(config.seed)
+    run.model.eval()
+    lik = likelihood_metrics(run.model, pool, config, reporter)
+    generated = generate_all(run, pool.feats, decoding(run, config), generate, reporter)
+    text = text_metrics(generated, pool, train_captions)
+    shown = tuple(
+        Sample(
+            shortcode=pool.shortcodes[i],
+            account=pool.accounts[i],
+            scene=pool.scenes[i],
+            image=pool.images[i],
+            original=pool.captions[i],
+            generated=tuple(generated[i]),
+        )
+        for i in range(min(samples, len(pool)))
+    )
+    return Report(
+        run=run.name,
+        dataset=dataset_name or getattr(run, "dataset", ""),
+        encoder=run.encoder,
+        photos=len(pool),
+        captions_per_photo=config.n,
+        seed=config.seed,
+        samples=shown,
+        **lik,
+        **text,
+    )
+
+
+def evaluate(
+    run: Any = None,
+    dataset: str | None = None,
+    config: EvalConfig = EvalConfig(),
+    samples: int = 0,
+    device: str = "cpu",
+    reporter: Reporter = SILENT,
+) -> Report:
+    """Measure a saved run (its name, None for the newest, or a loaded checkpoint.Run) on the
+    validation split of its data set, or on the posts of data set `dataset` it has not trained on.
+
+    Deterministic for `config.seed`. Raises NotReady / CheckpointError / InputError with the one
+    sentence to show.
+    """
+    if run is None or isinstance(run, str):
+        from instacap import checkpoint
+
+        run = checkpoint.load(run, device=device)
+    pool, train_captions, name = load_pool(run, dataset, config, reporter)
+    return measure(run, pool, train_captions, config, samples, name, reporter)
+
+
+def load_pool(
+    run: Any, name: str | None, config: EvalConfig, reporter: Reporter = SILENT
+) -> tuple[Pool, list[str], str]:
+    """(photos to measure, the run's training captions, data set name).
+
+    The run's own data set gives its validation split. Another data set (same encoder) gives all
+    its posts the run did not train on, when the run's own data set is still there to tell which;
+    otherwise its validation split.
+    """
+    from instacap import dataset as datasets
+    from instacap.errors import NotReady
+
+    target = datasets.load(name or run.dataset)
+    want_dim = run.meta.get("feature_dim") if isinstance(run.meta, dict) else None
+    if target.encoder != run.encoder or (
+        want_dim is not None and int(want_dim) != target.feature_dim
+    ):
+        raise InputError(
+            f"Data set {target.name!r} holds {target.encoder!r} image features but run "
+            f"{run.name!r} reads {run.encoder!r} features; prepare one with "
+            f"`instacap prep --encoder {run.encoder}` and evaluate on that."
+        )
+    if target.name == run.dataset:
+        fp = _trained_fingerprint(run)
+        if fp and fp != target.fingerprint:
+            reporter.note(
+                f"Data set {target.name!r} changed since run {run.name!r} was trained; "
+                "some validation posts may have been training posts."
+            )
+        parts = [(target.val, np.arange(len(target.val)))]
+        train_captions = list(target.train.captions)
+    else:
+        try:
+            own = datasets.load(run.dataset)
+        except NotReady:
+            own = None
+        if own is None:
+            reporter.note(
+                f"Run {run.name!r}'s own data set is gone, so its training posts cannot be told "
+                f"apart; measuring on the validation split of {target.name!r}."
+            )
+            parts = [(target.val, np.arange(len(target.val)))]
+            train_captions = list(target.train.captions)
+        else:
+            seen = set(own.train.shortcodes)
+            parts = [
+                (
+                    split,
+                    np.array(
+                        [i for i, s in enumerate(split.shortcodes) if s not in seen], np.int64
+                    ),
+                )
+                for split in (target.val, target.train)
+            ]
+            train_captions = list(own.train.captions)
+    pool = _pool_from(parts, run.vocab, target)
+    if len(pool) < 2:
+        raise NotReady(
+            f"Data set {target.name!r} has fewer than two posts run {run.name!r} has not trained on; "
+            "add posts and run `instacap prep` again."
+        )
+    return pool.take(subset(len(pool), config.max_photos, config.seed)), train_captions, target.name
+
+
+def _trained_fingerprint(run: Any) -> str | None:
+    meta = run.meta if isinstance(run.meta, dict) else {}
+    data = meta.get("dataset")
+    return data.get("fingerprint") if isinstance(data, dict) else meta.get("fingerprint")
+
+
+def _pool_from(parts: list[tuple[Any, np.ndarray]], vocab: Any, data: Any) -> Pool:
+    """Gather rows of dataset splits into one Pool, re-encoding the captions when the data set's
+    vocabulary differs from the run's (ids must mean the run's characters)."""
+    same_vocab = tuple(data.vocab.tokens) == tuple(vocab.tokens)
+    ids, lengths, feats = [], [], []
+    captions: list[str] = []
+    scenes: list[str | None] = []
+    shortcodes: list[str] = []
+    accounts: list[str] = []
+    images: list[str] = []
+    for split, idx in parts:
+        if not len(idx):
+            continue
+        if same_vocab:
+            ids.append(np.asarray(split.ids[idx], dtype=np.int64))
+            lengths.append(np.asarray(split.lengths[idx], dtype=np.int64))
+        else:
+            enc = [vocab.encode(split.captions[i], data.max_len) for i in idx]
+            block = np.zeros((len(enc), data.max_len), dtype=np.int64)
+            for r, row in enumerate(enc):
+                block[r, : len(row)] = row
+            ids.append(block)
+            lengths.append(np.array([len(row) for row in enc], dtype=np.int64))
+        feats.append(np.asarray(split.features(idx), dtype=np.float32))
+        captions += [split.captions[i] for i in idx]
+        scenes += [split.scenes[i] for i in idx]
+        shortcodes += [split.shortcodes[i] for i in idx]
+        accounts += [split.accounts[i] for i in idx]
+        images += [str(split.images[i]) for i in idx]
+    if not ids:
+        return Pool(
+            np.zeros((0, 2), np.int64),
+            np.zeros(0, np.int64),
+            np.zeros((0, data.feature_dim), np.float32),
+            [],
+            [],
+            [],
+            [],
+            [],
+        )
+    width = max(a.shape[1] for a in ids)
+    ids = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in ids]
+    return Pool(
+        ids=np.concatenate(ids),
+        lengths=np.concatenate(lengths),
+        feats=np.concatenate(feats),
+        captions=captions,
+        scenes=scenes,
+        shortcodes=shortcodes,
+        accounts=accounts,
+        images=images,
+    )
