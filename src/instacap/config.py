@@ -62,6 +62,6 @@ class EvalConfig:
     n: int = 3  # captions generated per validation photo for the generated-text metrics
     candidates: int = 100  # retrieval@1 pool: the true caption and 99 others (chance 1%)
     retrieval_photos: int = 200  # photos whose pool is scored (a seeded subset when there are more)
-    max_photos: int = 2000  # validation photos measured (a seeded subset when there are more); 0 = all
+    max_photos: int = 500  # validation photos measured (a seeded subset when there are more); 0 = all
     batch_size: int = 256  # captions per forward pass when scoring
     seed: int = 0
