@@ -1,5 +1,294 @@
-"""`instacap` commands: data."""
+"""`instacap import` (bring posts you already have into the store) and `instacap status`."""
 
 from __future__ import annotations
 
-from instacap.cli.app import app  # noqa: F401
+import contextlib
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from instacap.cli.app import app
+
+
+@app.command("import")
+def import_(
+    inputs: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="PATH",
+            help="Folders written by instaloader or instalooter, or .csv/.jsonl tables.",
+            show_default=False,
+        ),
+    ],
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--account",
+            "-a",
+            help="Account for posts whose metadata, folder name or table row does not name one.",
+        ),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the result as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Import posts you already downloaded into your posts store.
+
+    Reads instaloader folders (2024-05-01_12-00-00_UTC.jpg + .txt caption + .json.xz metadata; only the first photo of a carousel, video posts skipped), instalooter folders (<id>.jpg + <id>.json) and CSV/JSONL tables with an image path (relative to the table) and a caption per row, optionally account and timestamp columns.
+
+    Photos are checked before they are stored; unusable posts are skipped and counted by reason. Importing again adds only what is new.
+
+    Example: instacap import ~/instaloader/natgeo posts.csv --account mycaptions
+    """
+    from instacap import importers, render
+    from instacap.errors import InputError
+    from instacap.posts import PostStore
+
+    candidates = importers.scan(inputs, account)  # every bad path fails here, before any write
+    with PostStore.open() as store, render.reporting(transient=True) as reporter:
+        result = importers.run(store, candidates, account=account, reporter=reporter)
+        total = store.count()
+    if as_json:
+        render.print_json({**result.to_json(), "posts_in_store": total})
+    else:
+        _print_import(result, total)
+    for problem in result.problems[:10]:  # the first few are enough to act on; counts say the rest
+        render.warn(problem)
+    if result.imported == 0 and result.already == 0:
+        reason = result.skipped.most_common(1)[0][0] if result.skipped else None
+        hint = importers.HINTS.get(reason or "", "check the files listed above")
+        raise InputError(
+            f"Nothing was imported: all {len(candidates)} posts were skipped ({hint})."
+        )
+
+
+def _print_import(result: Any, total: int) -> None:
+    from instacap import render
+
+    accounts = ", ".join(f"{a} {n}" for a, n in result.accounts.most_common(5))
+    more = " …" if len(result.accounts) > 5 else ""
+    line = f"Imported [bold]{result.imported}[/] new post{'s' if result.imported != 1 else ''}"
+    if accounts:
+        line += f" ({accounts}{more})"
+    if result.already:
+        line += f"; {result.already} already stored"
+    render.out.print(line + f". Your store now holds {total} posts.")
+    if result.skipped:
+        reasons = ", ".join(f"{r} {n}" for r, n in result.skipped.most_common())
+        render.out.print(f"Skipped {sum(result.skipped.values())}: {reasons}.")
+
+
+@app.command()
+def status(
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the summary as JSON on stdout.")
+    ] = False,
+) -> None:
+    """Show what the cache holds: posts per account, demo data, features, data sets, runs, disk use."""
+    from instacap import render
+
+    summary = cache_summary()
+    if as_json:
+        render.print_json(summary)
+    else:
+        _print_status(summary)
+
+
+# -- gathering (reads only; never creates anything in the cache) -------------------------------
+
+
+def cache_summary() -> dict[str, Any]:
+    """Everything `status` shows, as plain data (the `--json` schema)."""
+    from instacap import paths
+
+    home = paths.home()
+    return {
+        "cache": str(home),
+        "exists": home.is_dir(),
+        "disk_bytes": _du(home),
+        "posts": _store_summary(paths.posts_root(demo=False)),
+        "demo": _store_summary(paths.posts_root(demo=True)),
+        "features": [_feature_summary(d) for d in _subdirs(paths.features_dir())],
+        "datasets": [_dataset_summary(d) for d in _subdirs(paths.datasets_dir())],
+        "runs": [_run_summary(d) for d in _subdirs(paths.runs_dir())],
+    }
+
+
+def _subdirs(folder: Path) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(d for d in folder.iterdir() if d.is_dir() and not d.name.startswith("."))
+
+
+def _du(path: Path) -> int:
+    total = 0
+    for dirpath, _, files in os.walk(path):
+        for name in files:
+            # A file may vanish meanwhile (another process): not worth failing a summary.
+            with contextlib.suppress(OSError):
+                total += (Path(dirpath) / name).stat().st_size
+    return total
+
+
+def _query(db: Path, sql: str) -> list[tuple[Any, ...]] | None:
+    """Rows of a read-only query, or None when the database is missing or unreadable."""
+    if not db.is_file():
+        return None
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            return con.execute(sql).fetchall()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+
+
+def _store_summary(root: Path) -> dict[str, Any]:
+    rows = _query(
+        root / "posts.db",
+        "SELECT account, COUNT(*) FROM posts GROUP BY account ORDER BY COUNT(*) DESC, account",
+    )
+    accounts = {a: n for a, n in rows or []}
+    db_bytes = sum(p.stat().st_size for p in root.glob("posts.db*") if p.is_file())
+    return {
+        "path": str(root),
+        "total": sum(accounts.values()),
+        "accounts": accounts,
+        "disk_bytes": db_bytes + _du(root / "posts"),
+        "readable": rows is not None or not (root / "posts.db").exists(),
+    }
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _feature_summary(folder: Path) -> dict[str, Any]:
+    meta = _read_json(folder / "meta.json")
+    rows: int | None = None
+    counted = _query(folder / "index.db", "SELECT COUNT(*) FROM rows")
+    if counted:
+        rows = int(counted[0][0])
+    elif isinstance(meta.get("rows"), int):
+        rows = meta["rows"]
+    return {
+        "encoder": folder.name,
+        "rows": rows,
+        "dim": meta.get("dim"),
+        "disk_bytes": _du(folder),
+    }
+
+
+def _dataset_summary(folder: Path) -> dict[str, Any]:
+    info = _read_json(folder / "dataset.json")
+    return {
+        "name": folder.name,
+        "encoder": info.get("encoder"),
+        "store": info.get("store"),
+        "train": info.get("train"),
+        "val": info.get("val"),
+        "vocab_size": info.get("vocab_size"),
+        "built_at": info.get("built_at"),
+        "disk_bytes": _du(folder),
+    }
+
+
+def _run_summary(folder: Path) -> dict[str, Any]:
+    meta = _read_json(folder / "meta.json")
+    metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
+    dataset = meta.get("dataset")
+    train_config = meta.get("train_config") if isinstance(meta.get("train_config"), dict) else {}
+    return {
+        "name": folder.name,
+        "encoder": meta.get("encoder"),
+        "dataset": dataset.get("name") if isinstance(dataset, dict) else dataset,
+        "epochs_done": metrics.get("epochs_done"),
+        "epochs": train_config.get("epochs"),
+        "best_val_bpc": metrics.get("best_val_bpc"),
+        "created": meta.get("created"),
+        "disk_bytes": _du(folder),
+    }
+
+
+# -- rendering --------------------------------------------------------------------------------
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "-"
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"  # pragma: no cover
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}"
+    return str(value)
+
+
+def _print_status(s: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    from instacap import render
+
+    out = render.out
+    out.print(f"Cache: [bold]{s['cache']}[/]  ({_size(s['disk_bytes'])} in all)")
+    nothing = not (s["posts"]["total"] or s["demo"]["total"] or s["features"] or s["datasets"])
+    if nothing and not s["runs"]:
+        out.print(
+            "The cache is empty. Try [bold]instacap demo[/] (offline, synthetic data), or bring "
+            "posts in with [bold]instacap import PATH[/] or [bold]instacap scrape ACCOUNT[/]."
+        )
+        return
+
+    posts = Table(title="Posts", title_justify="left")
+    posts.add_column("store")
+    posts.add_column("account")
+    posts.add_column("posts", justify="right")
+    posts.add_column("disk", justify="right")
+    for label, store in (("yours", s["posts"]), ("demo (synthetic)", s["demo"])):
+        if not store["total"]:
+            posts.add_row(label, "-", "0", _size(store["disk_bytes"]))
+            continue
+        for i, (account, n) in enumerate(store["accounts"].items()):
+            posts.add_row(label if i == 0 else "", account, str(n), "")
+        posts.add_row(
+            "", "[bold]total[/]", f"[bold]{store['total']}[/]", _size(store["disk_bytes"])
+        )
+    out.print(posts)
+
+    sections = (
+        ("Features", s["features"], ("encoder", "rows", "dim", "disk_bytes")),
+        ("Data sets", s["datasets"], ("name", "encoder", "store", "train", "val", "vocab_size", "disk_bytes")),
+        ("Runs", s["runs"], ("name", "encoder", "dataset", "epochs_done", "epochs", "best_val_bpc", "disk_bytes")),
+    )  # fmt: skip
+    for title, items, columns in sections:
+        if not items:
+            out.print(f"[dim]{title}: none yet.[/]")
+            continue
+        table = Table(title=title, title_justify="left")
+        for col in columns:
+            table.add_column(
+                "disk" if col == "disk_bytes" else col.replace("_", " "),
+                justify="left" if col in ("name", "encoder", "dataset", "store") else "right",
+            )
+        for item in items:
+            table.add_row(
+                *(_size(item[c]) if c == "disk_bytes" else _cell(item[c]) for c in columns)
+            )
+        out.print(table)
