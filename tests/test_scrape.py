@@ -412,7 +412,9 @@ def test_resume_after_interruption_mid_account(ig: FakeInstagram, clock: FakeClo
 # -- rate limits ------------------------------------------------------------------------------
 
 
-def test_429_then_success_backs_off_without_sleeping(ig: FakeInstagram, clock: FakeClock) -> None:
+def test_429_then_success_backs_off_without_sleeping(
+    ig: FakeInstagram, clock: FakeClock, capsys: pytest.CaptureFixture[str]
+) -> None:
     ig.account("bob", [media("B1", "bob", 1), media("B2", "bob", 2), media("B3", "bob", 3)])
     ig.faults[("media", "B2")] = [TOO_MANY, TOO_MANY]
     ig.faults[("page", "bob")] = [TOO_MANY]
@@ -425,6 +427,8 @@ def test_429_then_success_backs_off_without_sleeping(ig: FakeInstagram, clock: F
     assert sum(clock.sleeps) == pytest.approx(40.0) and max(clock.sleeps) <= 1.0
     assert notes.advanced[instagram.WAIT_TASK] == pytest.approx(40.0)
     assert any("429" in n and "waiting 20 s" in n for n in notes.notes)
+    # The library stays silent: instaloader's own retry messages are not printed.
+    assert capsys.readouterr() == ("", "")
 
 
 def test_401_please_wait_is_a_rate_limit(ig: FakeInstagram, clock: FakeClock) -> None:

@@ -154,12 +154,13 @@ class Waiter:
         """Sleep `secs` in steps of at most a second, advancing a progress bar as it goes."""
         self.reporter.start(task, total=max(1, math.ceil(secs)), left=f"{secs:.0f}s")
         end = self.clock() + secs
-        left = secs
+        left, shown = secs, 0
         while left > 0:
             self.sleep(min(1.0, left))
-            now_left = max(0.0, end - self.clock())
-            self.reporter.advance(task, left - now_left, left=f"{now_left:.0f}s")
-            left = now_left
+            left = max(0.0, end - self.clock())
+            elapsed = round(secs - left)  # whole seconds for the bar
+            self.reporter.advance(task, elapsed - shown, left=f"{left:.0f}s")
+            shown = elapsed
 
 
 class _RateController(instaloader.RateController):
@@ -297,7 +298,7 @@ def _lazy_feed(posts: Any) -> Iterator[_Ref]:
     if wrap is not None and hasattr(posts, "_is_first"):
         posts._node_wrapper = lambda node: _Ref(node, wrap)
         posts._is_first = None  # its "newest first" check would load every post
-        return posts  # type: ignore[no-any-return]
+        return posts
     return map(lambda post: _Ref({"code": post.shortcode}, lambda _n: post), posts)
 
 
@@ -773,7 +774,7 @@ def _cookies_from_file(path: Path) -> dict[str, str]:
 
 def _cookies_from_browser(browser: str) -> dict[str, str]:
     try:
-        import browser_cookie3  # type: ignore[import-not-found]
+        import browser_cookie3
     except ImportError:
         raise InputError(
             "Reading cookies straight from a browser needs the browser-cookie3 package "
