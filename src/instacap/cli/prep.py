@@ -1,5 +1,127 @@
-"""`instacap` commands: prep."""
+"""`instacap prep`: posts -> image features + caption tokens, cached and incremental."""
 
 from __future__ import annotations
 
-from instacap.cli.app import app  # noqa: F401
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from instacap.cli.app import app
+from instacap.config import PrepConfig
+
+_D = PrepConfig()
+_ENCODERS = "vgg16, resnet50, efficientnet_b0, mobilenet_v3, thumbnail (offline, no weights), none"
+
+
+@app.command()
+def prep(
+    demo: Annotated[
+        bool, typer.Option("--demo", help="Use the built-in demo posts (data set name 'demo').")
+    ] = False,
+    name: Annotated[
+        str | None,
+        typer.Option("--name", help="Data set name; default 'default' ('demo' with --demo)."),
+    ] = None,
+    accounts: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--accounts",
+            "-a",
+            help="Only these accounts (repeat, or comma-separated); default all stored posts.",
+        ),
+    ] = None,
+    encoder: Annotated[
+        str, typer.Option("--encoder", "-e", help=f"Image encoder: {_ENCODERS}.")
+    ] = _D.encoder,
+    weights: Annotated[
+        Path | None,
+        typer.Option(
+            "--weights",
+            help="A torchvision state_dict file to use instead of downloading the encoder's weights.",
+            dir_okay=False,
+        ),
+    ] = None,
+    min_count: Annotated[
+        int, typer.Option("--min-count", help="Characters seen fewer times become UNK.")
+    ] = _D.min_count,
+    max_len: Annotated[
+        int, typer.Option("--max-len", help="Tokens per caption, BOS and EOS included.")
+    ] = _D.max_len,
+    val_share: Annotated[
+        float, typer.Option("--val-share", help="Share of posts held out for validation.")
+    ] = _D.val_share,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the train/validation split.")
+    ] = _D.seed,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Photos per encoder forward pass.")
+    ] = _D.batch_size,
+    workers: Annotated[
+        int, typer.Option("--workers", help="Decoding processes running beside the encoder.")
+    ] = _D.workers,
+    device: Annotated[
+        str, typer.Option("--device", help="auto, cpu or cuda (for the encoder).")
+    ] = "auto",
+    force: Annotated[
+        bool, typer.Option("--force", help="Rebuild even when nothing changed.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+) -> None:
+    """Turn stored posts into a training data set: image features + caption tokens.
+
+    Features are cached per encoder by image content, so rerunning computes only new photos, and
+    an interrupted run resumes where it stopped. Unreadable photos are skipped and counted.
+    Without network, pretrained weights must be cached first (see docs/prep.md), or use
+    --encoder thumbnail.
+
+    Examples: instacap prep --demo --encoder thumbnail · instacap prep -a natgeo -a nasa --encoder resnet50
+    """
+    from instacap import dataset, render, runtime
+
+    config = PrepConfig(
+        encoder=encoder,
+        min_count=min_count,
+        max_len=max_len,
+        val_share=val_share,
+        seed=seed,
+        batch_size=batch_size,
+        workers=workers,
+    )
+    wanted = [a.strip() for raw in accounts or [] for a in raw.split(",") if a.strip()] or None
+    dev = str(runtime.pick_device(device)) if encoder not in ("thumbnail", "none") else "cpu"
+    with render.reporting(transient=True) as reporter:
+        ds = dataset.build(
+            config,
+            name=name,
+            demo=demo,
+            accounts=wanted,
+            weights=weights,
+            reporter=reporter,
+            force=force,
+            device=dev,
+        )
+    summary = {k: v for k, v in ds.info.items() if k not in ("vocab", "config")}
+    summary["path"] = str(ds.path)
+    if as_json:
+        render.print_json(summary)
+        return
+    skipped = sum(summary["skipped"].values())
+    if summary.get("up_to_date"):
+        render.info(
+            "Nothing changed since the last prep; the data set is up to date (--force rebuilds)."
+        )
+    render.out.print(
+        f"Data set [bold]{ds.name}[/]: {len(ds.train)} training + {len(ds.val)} validation posts "
+        f"from {len(summary['accounts'])} account(s), encoder {ds.encoder} ({ds.feature_dim}-d, "
+        f"{summary['precision']}), vocabulary {ds.vocab.size} tokens."
+    )
+    render.out.print(
+        f"Features: {summary['computed']} computed, {summary['reused']} reused"
+        + (f", {skipped} photos skipped ({_reasons(summary['skipped'])})" if skipped else "")
+        + "."
+    )
+
+
+def _reasons(skipped: dict[str, int]) -> str:
+    return ", ".join(f"{n} {why}" for why, n in sorted(skipped.items(), key=lambda kv: -kv[1]))

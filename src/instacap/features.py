@@ -1,0 +1,384 @@
+"""The feature store: image features computed once, kept forever, indexed by image content.
+
+Per encoder key, `features/<key>/` holds
+- `matrix.f16`: an append-only float16 matrix [rows, dim], raw row-major (memory-mappable);
+- `index.db`:   SQLite, `rows(hash -> row)` with `hash` = sha256 of the image file's bytes,
+                `bad(hash -> reason)` for images that cannot be decoded (not retried),
+                `files(path, size, mtime -> hash)` so unchanged files are not re-hashed;
+- `meta.json`:  encoder name, dim, precision;
+- `lock`:       taken while appending, so two processes never interleave rows.
+
+A row is recorded in `index.db` only after its data is flushed and fsynced to `matrix.f16`. A crash
+in between leaves unrecorded bytes at the end of the matrix; the next writer cuts them off before
+appending. So an interrupted prep keeps every finished batch and never records an unfinished one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from instacap import images, paths
+from instacap.encoders import Encoder, fit
+from instacap.errors import BadImage, CacheError
+from instacap.posts import write_atomic
+from instacap.progress import SILENT, Reporter
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS rows (hash TEXT PRIMARY KEY, row INTEGER NOT NULL UNIQUE);
+CREATE TABLE IF NOT EXISTS bad (hash TEXT PRIMARY KEY, reason TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, hash TEXT NOT NULL
+);
+"""
+
+
+@dataclass
+class Result:
+    """What `compute` did: row per input file (None = skipped), counts and skip reasons."""
+
+    rows: list[int | None]
+    computed: int = 0
+    reused: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    seconds: float = 0.0
+
+
+class FeatureStore:
+    """Open with `FeatureStore.open(encoder)`; reading needs no lock, appending takes one."""
+
+    def __init__(self, root: Path, dim: int, meta: dict[str, Any] | None = None) -> None:
+        self.root = paths.ensure_dir(Path(root))
+        self.dim = dim
+        self.matrix_path = self.root / "matrix.f16"
+        self._lock_path = self.root / "lock"
+        meta_path = self.root / "meta.json"
+        if meta_path.exists():
+            try:
+                old = json.loads(meta_path.read_text())
+            except ValueError:
+                old = {}
+            if old.get("dim", dim) != dim:
+                raise CacheError(
+                    f"The feature store {self.root} holds {old.get('dim')}-d features, not {dim}-d; "
+                    "delete that folder and rerun `instacap prep`."
+                )
+        elif meta is not None:
+            write_atomic(meta_path, json.dumps({"dim": dim, **meta}, indent=2).encode())
+        try:
+            self._db = sqlite3.connect(self.root / "index.db", timeout=60, isolation_level=None)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA busy_timeout=60000")
+            self._db.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(
+                f"The feature index {self.root / 'index.db'} is damaged ({exc}); "
+                "delete the folder and rerun `instacap prep`."
+            ) from exc
+
+    @classmethod
+    def open(cls, encoder: Encoder) -> FeatureStore:
+        return cls(paths.features_dir() / encoder.key, encoder.dim, encoder.info())
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> FeatureStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Recorded rows (the matrix file may be longer after a crash; those bytes do not count)."""
+        return int(self._db.execute("SELECT COUNT(*) FROM rows").fetchone()[0])
+
+    def lookup(self, hashes: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(list(hashes), 500):
+            q = f"SELECT hash, row FROM rows WHERE hash IN ({','.join('?' * len(chunk))})"
+            found.update(dict(self._db.execute(q, chunk).fetchall()))
+        return found
+
+    def bad(self, hashes: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(hashes), 500):
+            q = f"SELECT hash, reason FROM bad WHERE hash IN ({','.join('?' * len(chunk))})"
+            found.update(dict(self._db.execute(q, chunk).fetchall()))
+        return found
+
+    def matrix(self, rows: int | None = None) -> np.ndarray:
+        """The first `rows` recorded rows (all by default), memory-mapped read-only: [rows, dim]."""
+        n = self.count() if rows is None else rows
+        return open_matrix(self.matrix_path, n, self.dim)
+
+    # -- hashing -------------------------------------------------------------------------------
+
+    def content_hash(self, path: Path) -> str:
+        """sha256 of the file's bytes; remembered per (path, size, mtime) so reruns skip reading."""
+        st = path.stat()
+        row = self._db.execute(
+            "SELECT hash FROM files WHERE path=? AND size=? AND mtime_ns=?",
+            (str(path), st.st_size, st.st_mtime_ns),
+        ).fetchone()
+        if row:
+            return str(row[0])
+        digest = file_hash(path)
+        self._db.execute(
+            "INSERT OR REPLACE INTO files VALUES (?,?,?,?)",
+            (str(path), st.st_size, st.st_mtime_ns, digest),
+        )
+        return digest
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def append(self, hashes: Sequence[str], feats: np.ndarray) -> dict[str, int]:
+        """Store features [n, dim] for `hashes`; returns hash -> row (existing rows are kept)."""
+        assert feats.shape == (len(hashes), self.dim), feats.shape
+        with self._locked():
+            known = self.lookup(hashes)
+            keep = [i for i, h in enumerate(hashes) if h not in known and h not in hashes[:i]]
+            if keep:
+                start = self.count()
+                self._write_rows(start, np.ascontiguousarray(feats[keep], dtype=np.float16))
+                new = {hashes[i]: start + j for j, i in enumerate(keep)}
+                self._record(new)
+                known.update(new)
+        return known
+
+    def mark_bad(self, digest: str, reason: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO bad VALUES (?, ?)", (digest, reason))
+
+    def _write_rows(self, start: int, data: np.ndarray) -> None:
+        """Write rows at `start` (cutting off any unrecorded tail first), flushed to disk."""
+        row_bytes = self.dim * 2
+        with open(self.matrix_path, "ab") as fh:
+            if fh.tell() != start * row_bytes:
+                fh.truncate(start * row_bytes)  # bytes of a batch a crash kept from recording
+            fh.write(data.tobytes())
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    def _record(self, new: dict[str, int]) -> None:
+        with self._db:  # one transaction: all rows of the batch or none
+            self._db.execute("BEGIN IMMEDIATE")
+            self._db.executemany("INSERT INTO rows VALUES (?, ?)", list(new.items()))
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with open(self._lock_path, "a+b") as fh:
+            _lock(fh)
+            try:
+                yield
+            finally:
+                _unlock(fh)
+
+
+def open_matrix(path: Path, rows: int, dim: int) -> np.ndarray:
+    """[rows, dim] float16 view of a matrix file; memory-mapped (a plain empty array when no rows)."""
+    if rows == 0 or dim == 0:
+        return np.zeros((rows, dim), np.float16)
+    need = rows * dim * 2
+    if not path.exists() or path.stat().st_size < need:
+        raise CacheError(
+            f"The feature matrix {path} is shorter than its index says; "
+            "delete its folder and rerun `instacap prep`."
+        )
+    return np.memmap(path, dtype=np.float16, mode="r", shape=(rows, dim))
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# -- computing -------------------------------------------------------------------------------------
+
+
+class _Decode:
+    """Map-style dataset for the DataLoader: file -> (position, uint8 [S, S, 3] or reason)."""
+
+    def __init__(self, size: int, files: list[Path], positions: list[int]) -> None:
+        # Only the size travels to the workers, not the encoder (its network may be large).
+        self.size, self.files, self.positions = size, files, positions
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str]:
+        try:
+            img = images.open_rgb(self.files[i], draft=(self.size, self.size))
+            return self.positions[i], fit(img, self.size), ""
+        except BadImage as exc:
+            return self.positions[i], None, exc.reason
+
+
+def _collate(
+    items: list[tuple[int, np.ndarray | None, str]],
+) -> list[tuple[int, np.ndarray | None, str]]:
+    return items  # stacking happens in the main process, after bad images are dropped
+
+
+def compute(
+    encoder: Encoder,
+    files: Sequence[Path],
+    batch_size: int = 32,
+    workers: int = 2,
+    reporter: Reporter = SILENT,
+) -> Result:
+    """Features for `files` (rows in the encoder's store), computing only images not stored yet.
+
+    Decoding runs in `workers` DataLoader processes while the encoder runs here, batch by batch;
+    each finished batch is stored before the next starts, so memory does not grow with `files`.
+    """
+    result = Result(rows=[None] * len(files))
+    if encoder.dim == 0:
+        result.rows = [0] * len(files)
+        return result
+    t0 = time.perf_counter()
+    with FeatureStore.open(encoder) as store:
+        reporter.start("hashing photos", total=len(files))
+        digests: list[str | None] = []
+        for i, f in enumerate(files):
+            try:
+                digests.append(store.content_hash(Path(f)))
+            except OSError:
+                digests.append(None)
+            if i % 256 == 255:
+                reporter.advance("hashing photos", 256)
+        reporter.advance("hashing photos", len(files) % 256)
+        present = [d for d in digests if d]
+        known, bad = store.lookup(present), store.bad(present)
+        todo: dict[str, int] = {}  # hash -> first position (the same photo twice is computed once)
+        for pos, d in enumerate(digests):
+            if d is None:
+                result.skipped["missing"] += 1
+            elif d in known:
+                result.rows[pos] = known[d]
+                result.reused += 1
+            elif d in bad:
+                result.skipped[bad[d]] += 1
+            else:
+                todo.setdefault(d, pos)
+        if todo:
+            positions = list(todo.values())
+            _run(
+                encoder,
+                store,
+                [Path(files[p]) for p in positions],
+                positions,
+                digests,
+                result,
+                batch_size,
+                workers,
+                reporter,
+            )
+        # Fill rows of duplicates and of photos another process stored meanwhile.
+        missing = [p for p, r in enumerate(result.rows) if r is None and digests[p]]
+        if missing:
+            found = store.lookup([digests[p] for p in missing if digests[p]])
+            for p in missing:
+                result.rows[p] = found.get(digests[p] or "")
+    result.seconds = time.perf_counter() - t0
+    return result
+
+
+def _run(
+    encoder: Encoder,
+    store: FeatureStore,
+    todo_files: list[Path],
+    todo: list[int],
+    digests: list[str | None],
+    result: Result,
+    batch_size: int,
+    workers: int,
+    reporter: Reporter,
+) -> None:
+    from torch.utils.data import DataLoader
+
+    loader = DataLoader(
+        _Decode(encoder.size, todo_files, todo),
+        batch_size=batch_size,
+        num_workers=workers,
+        collate_fn=_collate,
+        prefetch_factor=2 if workers else None,
+        multiprocessing_context=_mp_context() if workers else None,
+    )
+    task = f"{encoder.name} features"
+    reporter.start(task, total=len(todo_files))
+    t0, done = time.perf_counter(), 0
+    for items in loader:
+        good = [(pos, arr) for pos, arr, _ in items if arr is not None]
+        for pos, arr, reason in items:
+            if arr is None:
+                result.skipped[reason] += 1
+                store.mark_bad(digests[pos] or "", reason)
+        if good:
+            feats = encoder.forward(np.stack([a for _, a in good]))  # [b, dim] float32
+            rows = store.append([digests[p] for p, _ in good], feats)
+            for pos, _ in good:
+                result.rows[pos] = rows[digests[pos]]
+            result.computed += len(good)
+        done += len(items)
+        rate = done / max(time.perf_counter() - t0, 1e-9)
+        reporter.advance(
+            task, len(items), img_s=round(rate, 1), skipped=sum(result.skipped.values())
+        )
+
+
+def _mp_context() -> str | None:
+    # fork is fastest to start and fine here (workers only decode with PIL); elsewhere the default.
+    return "fork" if sys.platform.startswith("linux") else None
+
+
+def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), n):
+        yield items[i : i + n]
+
+
+# -- cross-platform file lock ------------------------------------------------------------------------
+
+
+def _lock(fh: IO[bytes]) -> None:
+    if sys.platform == "win32":  # pragma: no cover
+        import msvcrt
+
+        fh.seek(0)
+        while True:
+            try:
+                msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
+                return
+            except OSError:
+                continue
+    import fcntl
+
+    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+
+
+def _unlock(fh: IO[bytes]) -> None:
+    if sys.platform == "win32":  # pragma: no cover
+        import msvcrt
+
+        fh.seek(0)
+        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
+        return
+    import fcntl
+
+    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

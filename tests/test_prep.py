@@ -1,0 +1,133 @@
+"""`instacap prep` and `instacap.dataset`: splits, tokens, rebuild rules, bad photos, the CLI."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from instacap import dataset, demo
+from instacap.cli import app
+from instacap.config import PrepConfig
+from instacap.errors import InputError, NotReady
+from instacap.posts import NewPost, PostStore
+from instacap.tokenizer import BOS, EOS, PAD
+
+THUMB = PrepConfig(encoder="thumbnail", min_count=2, workers=0, batch_size=16)
+
+
+def _demo_store(n: int = 40) -> None:
+    with PostStore.open(demo=True) as store:
+        demo.generate(store, n=n, size=64)
+
+
+def _add(store: PostStore, code: str, caption: str, image: bytes, account: str = "alice") -> None:
+    store.add(
+        NewPost(code, account, datetime(2024, 1, 1, tzinfo=timezone.utc), caption, "table"), image
+    )
+
+
+def test_build_splits_by_post_and_encodes_tokens():
+    _demo_store(40)
+    ds = dataset.build(THUMB, demo=True)
+    assert ds.name == "demo" and ds.encoder == "thumbnail" and ds.feature_dim == 142
+    assert len(ds.train) + len(ds.val) == 40 and len(ds.val) >= 1
+    assert not set(ds.train.shortcodes) & set(ds.val.shortcodes)
+    for split in (ds.train, ds.val):
+        assert split.ids.shape == (len(split), 150) and split.ids.dtype == np.int64
+        assert (split.ids[:, 0] == BOS).all()
+        for row, n in zip(split.ids, split.lengths, strict=True):
+            assert row[n - 1] == EOS and (row[n:] == PAD).all()
+        feats = split.features(np.arange(len(split)))
+        assert feats.shape == (len(split), 142) and feats.dtype == np.float32
+    assert isinstance(ds.train.matrix, np.memmap)
+    i = 0
+    assert ds.vocab.decode(ds.train.ids[i]).replace("\ufffd", "") != ""
+    assert ds.train.scenes[i] in demo.SCENES
+    info = json.loads((ds.path / "dataset.json").read_text())
+    for key in ("encoder", "fingerprint", "vocab_size", "train", "val", "accounts", "config"):
+        assert key in info
+    assert dataset.load("demo").fingerprint == ds.fingerprint
+
+
+def test_rebuilt_only_when_inputs_change():
+    _demo_store(30)
+    first = dataset.build(THUMB, demo=True)
+    again = dataset.build(THUMB, demo=True)
+    assert again.info.get("up_to_date") and again.fingerprint == first.fingerprint
+    changed = dataset.build(PrepConfig(**{**THUMB.__dict__, "min_count": 1}), demo=True)
+    assert changed.fingerprint != first.fingerprint and not changed.info.get("up_to_date")
+    assert changed.info["computed"] == 0 and changed.info["reused"] == 30  # features cached
+    _demo_store(36)  # six new posts: only their photos are encoded
+    grown = dataset.build(THUMB, demo=True)
+    assert grown.info["computed"] == 6 and grown.fingerprint != first.fingerprint
+    # The split is keyed by post: growing the store moves no post between splits.
+    assert set(first.val.shortcodes) <= set(grown.val.shortcodes)
+
+
+def test_text_only_encoder_reads_no_photos():
+    _demo_store(20)
+    ds = dataset.build(PrepConfig(encoder="none", min_count=1, workers=0), demo=True, name="txt")
+    assert ds.feature_dim == 0 and ds.train.features(np.arange(3)).shape == (3, 0)
+    assert ds.info["computed"] == 0
+
+
+def test_accounts_filter_and_bad_photos(tmp_path):
+    good = tmp_path / "g.png"
+    from PIL import Image
+
+    Image.new("RGB", (32, 32), (0, 90, 200)).save(good)
+    with PostStore.open() as store:
+        for i in range(4):
+            _add(store, f"a{i}", f"sea {i} 🌊", good.read_bytes())
+        _add(store, "b0", "city", good.read_bytes(), account="bob")
+        _add(store, "bad", "broken", b"not a jpeg at all")
+    ds = dataset.build(THUMB, accounts=["alice"])
+    assert ds.name == "default"
+    assert sorted(ds.train.shortcodes + ds.val.shortcodes) == ["a0", "a1", "a2", "a3"]
+    assert ds.info["skipped"] == {"not an image": 1}
+    assert set(ds.info["accounts"]) == {"alice"}
+    with pytest.raises(InputError, match="No stored posts from carol"):
+        dataset.build(THUMB, accounts=["carol"])
+    with pytest.raises(InputError, match="not a valid Instagram account"):
+        dataset.build(THUMB, accounts=["../x"])
+
+
+def test_empty_store_and_missing_dataset_say_what_to_do():
+    with pytest.raises(NotReady, match="instacap demo"):
+        dataset.build(THUMB)
+    with pytest.raises(NotReady, match="instacap prep"):
+        dataset.load("default")
+
+
+def test_bad_settings_are_rejected():
+    _demo_store(4)
+    for bad in ({"val_share": 1.5}, {"max_len": 2}, {"min_count": 0}, {"encoder": "alexnet"}):
+        with pytest.raises(InputError):
+            dataset.build(PrepConfig(**{**THUMB.__dict__, **bad}), demo=True)
+
+
+def test_cli_prep_on_demo_data_twice():
+    _demo_store(24)
+    runner = CliRunner()
+    res = runner.invoke(app, ["prep", "--demo", "--encoder", "thumbnail", "--min-count", "2"])
+    assert res.exit_code == 0, res.output
+    assert "Data set demo" in res.output and "24 computed" in res.output
+    res = runner.invoke(
+        app, ["prep", "--demo", "--encoder", "thumbnail", "--min-count", "2", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["up_to_date"] is True and summary["encoder"] == "thumbnail"
+    assert summary["train"] + summary["val"] == 24
+
+
+def test_cli_prep_errors_are_one_sentence():
+    runner = CliRunner()
+    res = runner.invoke(app, ["prep", "--encoder", "thumbnail"])
+    assert res.exit_code == 1 and "instacap demo" in res.output and "Traceback" not in res.output
+    res = runner.invoke(app, ["prep", "--demo", "--encoder", "nope"])
+    assert res.exit_code == 1 and "Unknown encoder" in res.output
