@@ -456,6 +456,21 @@ def test_429_until_the_limit_stops_cleanly(ig: FakeInstagram, clock: FakeClock) 
     assert "4 new posts saved" in summary.stopped and "Rerun" in summary.stopped
 
 
+def test_ctrl_c_stops_a_wait_at_once(ig: FakeInstagram, clock: FakeClock) -> None:
+    ig.account("bob", [media("B1", "bob", 1)])
+    ig.always[("media", "B1")] = TOO_MANY
+
+    def interrupted(secs: float) -> None:
+        raise KeyboardInterrupt
+
+    clock.sleep = interrupted  # type: ignore[method-assign]
+    # instaloader turns a Ctrl-C during its retry into ConnectionException; it must not be
+    # mistaken for another rate limit and waited out again.
+    with pytest.raises(KeyboardInterrupt):
+        run(["bob"], clock)
+    assert ig.count("media", "B1") == 1
+
+
 def test_delay_paces_requests(ig: FakeInstagram, clock: FakeClock) -> None:
     ig.account("bob", [media("B1", "bob", 1), media("B2", "bob", 2)])
     run(["bob"], clock, delay=2.5)
