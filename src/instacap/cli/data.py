@@ -106,16 +106,15 @@ def cache_summary() -> dict[str, Any]:
     from instacap import paths
 
     home = paths.home()
-    return {
-        "cache": str(home),
-        "exists": home.is_dir(),
-        "disk_bytes": _du(home),
-        "posts": _store_summary(paths.posts_root(demo=False)),
-        "demo": _store_summary(paths.posts_root(demo=True)),
-        "features": [_feature_summary(d) for d in _subdirs(paths.features_dir())],
-        "datasets": [_dataset_summary(d) for d in _subdirs(paths.datasets_dir())],
-        "runs": [_run_summary(d) for d in _subdirs(paths.runs_dir())],
-    }
+    summary: dict[str, Any] = {"cache": str(home), "exists": home.is_dir(), "disk_bytes": 0}
+    summary["posts"] = _store_summary(paths.posts_root(demo=False))
+    summary["demo"] = _store_summary(paths.posts_root(demo=True))
+    summary["features"] = [_feature_summary(d) for d in _subdirs(paths.features_dir())]
+    summary["datasets"] = [_dataset_summary(d) for d in _subdirs(paths.datasets_dir())]
+    summary["runs"] = [_run_summary(d) for d in _subdirs(paths.runs_dir())]
+    # Last: reading a WAL database may add its -shm/-wal files, which belong in the total.
+    summary["disk_bytes"] = _du(home)
+    return summary
 
 
 def _subdirs(folder: Path) -> list[Path]:
