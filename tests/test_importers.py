@@ -434,6 +434,20 @@ def test_only_corrupt_photos(tmp_path, instacap_home, filled):
     assert "empty file" in flat(r.output)
 
 
+def test_only_bad_metadata(tmp_path, instacap_home, filled):
+    d = tmp_path / "natgeo [old]"
+    d.mkdir()
+    jpeg(d / "2024-01-01_10-00-00_UTC.jpg")
+    (d / "2024-01-01_10-00-00_UTC.txt").write_text("x")
+    (d / "2024-01-01_10-00-00_UTC.json.xz").write_bytes(b"\xfd7zXZ\x00 truncated")
+    r = _fails([d, "--account", "me"], "Nothing was imported", instacap_home, filled)
+    assert "damaged" in flat(r.output)
+    assert (
+        "[old]/2024-01-01_10-00-00_UTC.jpg: 2024-01-01_10-00-00_UTC.json.xz is not a valid .xz file"
+        in flat(r.output)
+    )
+
+
 def test_unwritable_cache(tmp_path, monkeypatch):
     folder = instaloader_folder(tmp_path / "in")
     if os.geteuid() == 0:

@@ -44,6 +44,8 @@ def import_(
 
     Example: instacap import ~/instaloader/natgeo posts.csv --account mycaptions
     """
+    from rich.markup import escape
+
     from instacap import importers, render
     from instacap.errors import InputError
     from instacap.posts import PostStore
@@ -57,7 +59,7 @@ def import_(
     else:
         _print_import(result, total)
     for problem in result.problems[:10]:  # the first few are enough to act on; counts say the rest
-        render.warn(problem)
+        render.warn(escape(problem))  # file names may contain [brackets]
     if result.imported == 0 and result.already == 0:
         reason = result.skipped.most_common(1)[0][0] if result.skipped else None
         hint = importers.HINTS.get(reason or "", "check the files listed above")
@@ -171,6 +173,10 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _feature_summary(folder: Path) -> dict[str, Any]:
     meta = _read_json(folder / "meta.json")
     rows: int | None = None
@@ -203,9 +209,9 @@ def _dataset_summary(folder: Path) -> dict[str, Any]:
 
 def _run_summary(folder: Path) -> dict[str, Any]:
     meta = _read_json(folder / "meta.json")
-    metrics = meta.get("metrics") if isinstance(meta.get("metrics"), dict) else {}
+    metrics = _dict(meta.get("metrics"))
     dataset = meta.get("dataset")
-    train_config = meta.get("train_config") if isinstance(meta.get("train_config"), dict) else {}
+    train_config = _dict(meta.get("train_config"))
     return {
         "name": folder.name,
         "encoder": meta.get("encoder"),
