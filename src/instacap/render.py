@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -30,11 +31,11 @@ out = Console(highlight=False, soft_wrap=True)
 
 def error(message: str) -> None:
     """The one red line a failure shows."""
-    err.print(f"[bold red]Error:[/] {message}", markup=True, highlight=False)
+    err.print(f"[bold red]Error:[/] {escape(message)}", markup=True, highlight=False)
 
 
 def warn(message: str) -> None:
-    err.print(f"[yellow]{message}[/]")
+    err.print(f"[yellow]{escape(message)}[/]")
 
 
 def info(message: str) -> None:
