@@ -334,6 +334,8 @@ class TorchEncoder(Encoder):
         import torch
         import torchvision.models as tvm
 
+        # Tiny activations (random or badly scaled weights) as denormals slow a CPU ~100x.
+        torch.set_flush_denormal(True)
         model = getattr(tvm, spec.builder)(weights=None)  # random init; real weights below
         key = key_for(spec.name, weights, pretrained)
         if weights is not None:
@@ -391,8 +393,8 @@ class TorchEncoder(Encoder):
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     num = (a * b).sum(1)
-    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12
-    return num / den
+    den = np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)
+    return num / np.maximum(den, np.finfo(np.float32).tiny)
 
 
 # -- weights ---------------------------------------------------------------------------------------
