@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -56,30 +58,46 @@ def test_image_gain_of_a_scorer_sure_only_with_the_right_photo():
     assert gain == pytest.approx(1 / math.log(2))
 
 
-def _pools(n=150, k=100):
-    return ev.retrieval_pools([f"caption {i}" for i in range(n)], k, seed=0)
+def _blocks(n=150, k=100):
+    return ev.retrieval_blocks(n, k, limit=0, seed=0)
 
 
-def test_retrieval_pools_hold_true_caption_first_and_distinct_others():
-    pools = _pools()
-    assert len(pools) == 150
-    for i, pool in enumerate(pools):
-        assert pool[0] == i and len(pool) == 100 and len(set(pool.tolist())) == 100
-    small = ev.retrieval_pools(["a", "b", "c", "a"], 100, seed=0)
-    assert sorted(small[0].tolist()) == [0, 1, 2]  # the other "a" is not a rival
-    assert np.array_equal(_pools()[5], pools[5])
+CAPTIONS = [f"caption {i}" for i in range(150)]
+
+
+def test_retrieval_blocks_cover_the_photos_in_near_equal_blocks():
+    blocks = _blocks()
+    assert [len(b) for b in blocks] == [75, 75]
+    assert sorted(np.concatenate(blocks).tolist()) == list(range(150))
+    assert all(np.array_equal(a, b) for a, b in zip(blocks, _blocks(), strict=True))
+    assert [len(b) for b in ev.retrieval_blocks(1000, 100, limit=200, seed=1)] == [100, 100]
+    assert [len(b) for b in ev.retrieval_blocks(40, 100, limit=200, seed=1)] == [40]
 
 
 def test_perfect_scorer_retrieves_everything():
-    assert ev.retrieval_at_1(_pools(), lambda p, c: (p == c).astype(float)) == 1.0
+    acc, chance = ev.retrieval_at_1(_blocks(), CAPTIONS, lambda p, c: (p == c).astype(float))
+    assert acc == 1.0 and chance == pytest.approx(1 / 75)
 
 
-def test_constant_scorer_lands_on_chance():
-    assert ev.retrieval_at_1(_pools(), lambda p, c: np.zeros(len(c))) == pytest.approx(0.01)
+def test_scorer_that_ignores_the_photo_lands_on_chance():
+    # Some captions are likelier than others, whatever the photo: that alone must not win.
+    acc, chance = ev.retrieval_at_1(_blocks(), CAPTIONS, lambda p, c: np.sin(c.astype(float)))
+    assert acc == pytest.approx(chance)
+    acc, _ = ev.retrieval_at_1(_blocks(), CAPTIONS, lambda p, c: np.zeros(len(c)))
+    assert acc == pytest.approx(1 / 75)
 
 
 def test_adversarial_scorer_never_retrieves():
-    assert ev.retrieval_at_1(_pools(), lambda p, c: -(p == c).astype(float)) == 0.0
+    acc, _ = ev.retrieval_at_1(_blocks(), CAPTIONS, lambda p, c: -(p == c).astype(float))
+    assert acc == 0.0
+
+
+def test_identical_captions_are_not_rivals():
+    scores = np.eye(4)
+    scores[0, 3] = 10.0  # photo 0 likes caption 3 best, but caption 3 has caption 0's text
+    credit, size = ev.retrieval_credit(scores, ["a", "b", "c", "a"])
+    assert size.tolist() == [3, 4, 4, 3]
+    assert credit[0] == 1.0 and credit[1] == 1.0 and credit[2] == 1.0
 
 
 # ----------------------------------------------------------------------------- generated-text metrics
@@ -269,4 +287,76 @@ def test_report_json_schema_is_stable():
         "original",
         "generated",
     }
-    assert data["scene_accuracy"] is None and data["retrieval_chance"] == pytest.approx(0.1)
+    assert data["scene_accuracy"] is None and 0.1 <= data["retrieval_chance"] < 0.2
+
+
+# ----------------------------------------------------------------------------- the command on a tiny real run
+
+
+@pytest.fixture(scope="module")
+def tiny_home(tmp_path_factory):
+    """A demo store of 60 small photos, a thumbnail data set, a text-only one, and a 1-epoch run."""
+    pytest.importorskip("instacap.training")
+    from instacap import dataset, demo, training
+    from instacap.config import ModelConfig, PrepConfig, TrainConfig
+    from instacap.posts import PostStore
+
+    home = tmp_path_factory.mktemp("eval-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INSTACAP_HOME", str(home))
+        with PostStore.open(demo=True) as store:
+            demo.generate(store, n=60, size=48)
+        prep = PrepConfig(encoder="thumbnail", min_count=1, val_share=0.3, workers=0)
+        data = dataset.build(prep, demo=True)
+        dataset.build(replace(prep, encoder="none"), name="blind", demo=True)
+        training.fit(
+            data,
+            ModelConfig(embed=16, hidden=16),
+            TrainConfig(epochs=1, batch_size=16, device="cpu"),
+            name="tiny",
+        )
+    return home
+
+
+@pytest.fixture
+def cli(tiny_home, monkeypatch):
+    from typer.testing import CliRunner
+
+    from instacap.cli import app
+
+    monkeypatch.setenv("INSTACAP_HOME", str(tiny_home))
+    runner = CliRunner()
+    return lambda *args: runner.invoke(app, ["eval", *args])
+
+
+def test_eval_json_through_the_cli(cli):
+    result = cli("--json", "--n", "2", "--samples", "2")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == JSON_KEYS
+    assert data["run"] == "tiny" and data["dataset"] == "demo" and data["encoder"] == "thumbnail"
+    assert data["bpc"] > 0 and 0 <= data["retrieval_at_1"] <= 1
+    assert data["scene_accuracy_data"] == 1.0  # every demo caption names its own scene
+    assert 0 < data["scene_chance"] <= 0.5
+    assert len(data["samples"]) == 2 and len(data["samples"][0]["generated"]) == 2
+    again = json.loads(cli("--json", "--n", "2", "--samples", "2").stdout)
+    assert again == data  # same seed, same numbers
+
+
+def test_eval_table_and_samples(cli):
+    result = cli("--n", "1", "--samples", "1", "--run", "tiny")
+    assert result.exit_code == 0, result.output
+    for label in ("bpc", "image gain", "retrieval@1", "scene accuracy", "distinct-2", "loops"):
+        assert label in result.stdout
+    assert "real caption" in result.stdout
+
+
+def test_eval_refuses_data_with_another_encoder(cli):
+    result = cli("--data", "blind")
+    assert result.exit_code == 1
+    assert "'none' image features" in result.output and "--encoder thumbnail" in result.output
+
+
+def test_eval_unknown_run_is_one_sentence(cli):
+    result = cli("--run", "nope")
+    assert result.exit_code == 1 and "Traceback" not in result.output

@@ -67,49 +67,63 @@ def image_gain(bpc_true: float, bpc_shuffled: float) -> float:
 
 
 # Scores captions for photos: (photo indices [M], caption indices [M]) -> score [M], higher = better.
+# Caption i belongs to photo i.
 ScoreFn = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def retrieval_pools(
-    captions: Sequence[str], candidates: int, seed: int, photos: Iterable[int] | None = None
-) -> list[np.ndarray]:
-    """For each photo i (all, or `photos`), caption indices: i first, then up to `candidates - 1`
-    others drawn at random (seeded).
-
-    Others whose text equals caption i are left out (choosing an identical caption is no mistake).
-    """
+def retrieval_blocks(n: int, candidates: int, limit: int, seed: int) -> list[np.ndarray]:
+    """Photos for retrieval: a seeded subset of at most `limit` of range(n) (0 = all), dealt into
+    blocks of at most `candidates` photos of nearly equal size. Inside a block every photo's true
+    caption competes with the captions of all the block's other photos."""
     rng = np.random.default_rng(seed)
-    texts = np.array(captions, dtype=object)
-    pools = []
-    for i in range(len(texts)) if photos is None else photos:
-        others = np.flatnonzero(texts != texts[i])  # also excludes i itself
-        take = min(candidates - 1, len(others))
-        chosen = rng.choice(others, size=take, replace=False)
-        pools.append(np.concatenate([[i], chosen]).astype(np.int64))
-    return pools
+    who = rng.permutation(n) if limit <= 0 or n <= limit else rng.choice(n, limit, replace=False)
+    parts = max(1, math.ceil(len(who) / candidates))
+    return [np.sort(b) for b in np.array_split(who, parts) if len(b)]
 
 
-def retrieval_at_1(pools: Sequence[np.ndarray], score: ScoreFn) -> float:
-    """Share of photos whose true caption scores highest among its pool.
+def score_matrix(block: np.ndarray, score: ScoreFn) -> np.ndarray:
+    """S [P, P]: S[i, j] = score of caption block[j] given photo block[i] (one call, batched)."""
+    p = len(block)
+    return np.asarray(score(np.repeat(block, p), np.tile(block, p)), np.float64).reshape(p, p)
 
-    pools[k] holds caption indices, the true one first; caption i belongs to photo i, so the
-    pool's photo is pools[k][0]. `score` is called once with every (photo, caption) pair so the
-    model can batch them. A tie at the top is shared: the true caption gets 1/(number tied), so a
-    scorer that gives every caption the same score lands exactly on chance (1 / pool size).
+
+def retrieval_credit(
+    scores: np.ndarray, texts: Sequence[str], tol: float = 1e-6
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per photo of a block: (credit [P] in 0..1, pool size [P]).
+
+    Each caption's score is first taken relative to its mean over the block's photos (how much
+    more likely this photo makes the caption than photos in general). Without that, the caption
+    that is likeliest in general wins for every photo and the number says nothing about the photo.
+    Rivals with the true caption's exact text are left out (picking one is no mistake). A tie at
+    the top (within `tol`) is shared, so a model that ignores the photo lands exactly on chance.
     """
-    if not pools:
-        return float("nan")
-    photos = np.concatenate([np.full(len(p), p[0], dtype=np.int64) for p in pools])
-    caps = np.concatenate(pools).astype(np.int64)
-    scores = np.asarray(score(photos, caps), dtype=np.float64)
-    credit = 0.0
-    start = 0
-    for pool in pools:
-        s = scores[start : start + len(pool)]
-        start += len(pool)
-        if s[0] >= s.max():
-            credit += 1.0 / int(np.sum(s >= s[0]))
-    return credit / len(pools)
+    rel = scores - scores.mean(axis=0, keepdims=True)  # [P, P]
+    texts_a = np.array(texts, dtype=object)
+    credit = np.zeros(len(texts))
+    size = np.zeros(len(texts), dtype=np.int64)
+    for i in range(len(texts)):
+        rivals = (texts_a != texts_a[i]) | (np.arange(len(texts)) == i)
+        row = rel[i, rivals]
+        mine = rel[i, i]
+        size[i] = int(rivals.sum())
+        if mine >= row.max() - tol:
+            credit[i] = 1.0 / int(np.sum(row >= mine - tol))
+    return credit, size
+
+
+def retrieval_at_1(
+    blocks: Sequence[np.ndarray], captions: Sequence[str], score: ScoreFn
+) -> tuple[float, float]:
+    """(share of photos whose true caption ranks first among its block's, chance of the same)."""
+    credits, sizes = [], []
+    for block in blocks:
+        c, n = retrieval_credit(score_matrix(block, score), [captions[i] for i in block])
+        credits.append(c)
+        sizes.append(n)
+    if not credits:
+        return float("nan"), float("nan")
+    return float(np.concatenate(credits).mean()), float((1.0 / np.concatenate(sizes)).mean())
 
 
 # ----------------------------------------------------------------------------- generated-text metrics
@@ -254,8 +268,9 @@ class Report:
     bpc_shuffled: float
     image_gain: float
     retrieval_at_1: float
+    retrieval_chance: float
     retrieval_photos: int
-    retrieval_candidates: int  # pool size (100, or fewer on a small data set)
+    retrieval_candidates: int  # largest pool (100, or fewer on a small data set)
     distinct_2: float
     distinct_2_data: float  # the real validation captions' own
     known_words: float
@@ -271,10 +286,6 @@ class Report:
     scene_chance: float | None
     samples: tuple[Sample, ...] = ()
 
-    @property
-    def retrieval_chance(self) -> float:
-        return 1.0 / self.retrieval_candidates if self.retrieval_candidates else float("nan")
-
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema": SCHEMA}
         for f in fields(self):
@@ -282,7 +293,6 @@ class Report:
             if f.name == "samples":
                 value = [s.to_json() for s in value]
             out[f.name] = _finite(value)
-        out["retrieval_chance"] = _finite(self.retrieval_chance)
         return out
 
 
@@ -383,9 +393,8 @@ def likelihood_metrics(
         bpc_shuffled = float("nan")
     reporter.advance("scoring captions")
 
-    # Retrieval: a seeded subset of photos, each against its true caption and up to 99 others.
-    who = subset(len(pool), config.retrieval_photos, config.seed).tolist()
-    pools = retrieval_pools(pool.captions, config.candidates, config.seed, photos=who)
+    # Retrieval: a seeded subset of photos in blocks of up to 100, every caption under every photo.
+    blocks = retrieval_blocks(len(pool), config.candidates, config.retrieval_photos, config.seed)
 
     def score(photos: np.ndarray, caps: np.ndarray) -> np.ndarray:
         # Mean log-probability per token, so that a short caption does not win by being short.
@@ -394,15 +403,16 @@ def likelihood_metrics(
         )
         return -nats / counts[caps]
 
-    retrieval = retrieval_at_1(pools, score)
+    retrieval, chance = retrieval_at_1(blocks, pool.captions, score)
     reporter.advance("scoring captions")
     return {
         "bpc": bpc,
         "bpc_shuffled": bpc_shuffled,
         "image_gain": image_gain(bpc, bpc_shuffled),
         "retrieval_at_1": retrieval,
-        "retrieval_photos": len(pools),
-        "retrieval_candidates": max((len(p) for p in pools), default=0),
+        "retrieval_chance": chance,
+        "retrieval_photos": sum(len(b) for b in blocks),
+        "retrieval_candidates": max((len(b) for b in blocks), default=0),
     }
 
 
