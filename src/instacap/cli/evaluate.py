@@ -17,7 +17,7 @@ _HELP = (
     "[bold]bpc[/]: bits per character of the real captions (lower is better). "
     "[bold]image gain[/]: bpc with a wrong photo minus bpc with the right one; above 0 means the "
     "model reads the photo. [bold]retrieval@1[/]: how often the true caption out-scores 99 others "
-    "by mean log-probability per character (chance 1%). [bold]scene accuracy[/] (demo data only): "
+    "by how much likelier the photo makes it than other photos do (chance 1%). [bold]scene accuracy[/] (demo data only): "
     "its captions that name the photo's scene.\n\n"
     "On its own captions (the run's default decoding): distinct-2 (diversity), known words, "
     "verbatim copies of training captions, loops that repeat one character or word to the length "
@@ -112,8 +112,8 @@ def _table(r: Report) -> Any:
             "retrieval@1",
             _pct(r.retrieval_at_1),
             f"chance {_pct(r.retrieval_chance)}",
-            f"true caption beats {r.retrieval_candidates - 1} others by mean log-probability "
-            f"({r.retrieval_photos} photos)",
+            f"true caption ranks first among up to {r.retrieval_candidates} by how much likelier "
+            f"the photo makes it ({r.retrieval_photos} photos)",
         ),
     ]
     if r.scene_accuracy is not None:
@@ -154,21 +154,26 @@ def _samples(r: Report) -> Any:
     from rich.text import Text
 
     table = Table(title="Validation photos: real caption and the run's own", title_justify="left")
-    table.add_column("photo", style="dim")
-    table.add_column("real caption")
-    table.add_column("generated")
+    table.add_column("photo", style="dim", overflow="fold")
+    table.add_column("real caption", overflow="fold")
+    table.add_column("generated", overflow="fold")
     for s in r.samples:
         photo = f"{s.account}/{s.shortcode}" + (f"\n{s.scene}" if s.scene else "")
         generated = Text("\n").join(_caption(c) for c in s.generated)
-        table.add_row(photo, Text(s.original), generated)
+        table.add_row(photo, _caption(s.original), generated)
     return table
 
 
 def _caption(caption: Any) -> Any:
-    """The shared coloured caption renderer when there is one, plain text otherwise."""
+    """A caption (sampling.Caption, or the real caption's text) coloured by the shared renderer:
+    hashtags, mentions and emoji coloured; characters the model was unsure of shaded."""
     from rich.text import Text
 
     from instacap import render
 
     colour = getattr(render, "caption_text", None)
-    return colour(caption) if callable(colour) else Text(caption.text)
+    if colour is None:  # an older render module: plain text
+        return Text(caption if isinstance(caption, str) else caption.text)
+    if isinstance(caption, str):
+        return colour(caption)
+    return colour(caption.tokens, caption.probs)
