@@ -133,6 +133,8 @@ def test_known_words_and_copies():
         ("nice " + "a" * 40, False, True),  # one character to the cap
         ("morning " + "#love " * 8, False, True),  # one word to the cap
         ("ha" * 20, False, True),
+        ("The woods" + " in the woods with no signal" * 4, False, True),  # a phrase loop
+        ("the the sunset over the lake, then pizza with friends", False, False),
         ("a" * 40, True, False),  # stopped by EOS: a choice, not a loop
         ("a perfectly ordinary caption that got cut by the cap", False, False),
         ("aaaa", False, False),  # too short to call a loop

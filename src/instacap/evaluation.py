@@ -176,19 +176,22 @@ def copy_share(texts: Sequence[str], training_captions: set[str]) -> float:
     return sum(t.strip() in training_captions for t in texts) / len(texts)
 
 
-def is_degenerate(text: str, ended: bool, span: int = 24, max_period: int = 12) -> bool:
-    """True when a caption ran to the length cap repeating one character or one word.
+def is_degenerate(text: str, ended: bool, min_span: int = 24, max_period: int = 50) -> bool:
+    """True when a caption ran to the length cap going round in a loop.
 
-    It must not have ended by EOS, and its last `span` characters must repeat a unit of at most
-    `max_period` characters ('aaaa', 'hahaha', '#love #love #love') at least twice.
+    It must not have ended by EOS, and its tail must repeat one unit of at most `max_period`
+    characters at least twice, over at least `min_span` characters: one character ('aaaa'), one
+    word ('#love #love #love') or one phrase ('in the woods with no signal in the woods with ...').
     """
     if ended:
         return False
-    tail = text.rstrip()[-span:]
-    if len(tail) < span:
-        return False
+    text = text.rstrip()
     for p in range(1, max_period + 1):
-        if span // p >= 2 and all(tail[k] == tail[k - p] for k in range(p, span)):
+        span = max(min_span, 2 * p)
+        if len(text) < span:
+            break
+        tail = text[-span:]
+        if tail[p:] == tail[:-p]:  # periodic with period p
             return True
     return False
 
