@@ -20,8 +20,8 @@ _HELP = (
     "by how much likelier the photo makes it than other photos do (chance 1%). [bold]scene accuracy[/] (demo data only): "
     "its captions that name the photo's scene.\n\n"
     "On its own captions (the run's default decoding): distinct-2 (diversity), known words, "
-    "verbatim copies of training captions, loops that repeat one character or word to the length "
-    "cap, hashtag and mention rates beside the data's own, and the share that end on their own.\n\n"
+    "verbatim copies of training captions, loops (a character, word or phrase repeated to the length "
+    "cap), hashtag and mention rates beside the data's own, and the share that end on their own.\n\n"
     "Example: instacap eval --samples 5"
 )
 
@@ -138,7 +138,7 @@ def _table(r: Report) -> Any:
             "loops",
             _pct(r.degenerate),
             "",
-            "its captions repeating one character or word up to the length cap",
+            "its captions going round a character, word or phrase up to the length cap",
         ),
         ("hashtags", _pct(r.hashtags), f"real {_pct(r.hashtags_data)}", "captions with a #tag"),
         ("mentions", _pct(r.mentions), f"real {_pct(r.mentions_data)}", "captions with an @name"),
