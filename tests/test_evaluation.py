@@ -311,6 +311,7 @@ def tiny_home(tmp_path_factory):
         prep = PrepConfig(encoder="thumbnail", min_count=1, val_share=0.3, workers=0)
         data = dataset.build(prep, demo=True)
         dataset.build(replace(prep, encoder="none"), name="blind", demo=True)
+        dataset.build(replace(prep, seed=7), name="resplit", demo=True)  # same posts, other split
         training.fit(
             data,
             ModelConfig(embed=16, hidden=16),
@@ -351,6 +352,19 @@ def test_eval_table_and_samples(cli):
     for label in ("bpc", "image gain", "retrieval@1", "scene accuracy", "distinct-2", "loops"):
         assert label in result.stdout
     assert "real caption" in result.stdout
+
+
+def test_eval_on_another_data_set_leaves_training_posts_out(cli, tiny_home, monkeypatch):
+    from instacap import dataset
+
+    monkeypatch.setenv("INSTACAP_HOME", str(tiny_home))
+    own = dataset.load("demo")
+    result = cli("--data", "resplit", "--json", "--n", "1", "--samples", "100")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["dataset"] == "resplit"
+    # Every post of the other data set the run never trained on, i.e. exactly its own validation posts.
+    assert {s["shortcode"] for s in data["samples"]} == set(own.val.shortcodes)
 
 
 def test_eval_refuses_data_with_another_encoder(cli):
