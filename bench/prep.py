@@ -1,0 +1,176 @@
+"""Benchmark: instacap's prep image pipeline vs the plain way, same encoder, same JPEGs, same run.
+
+    .venv/bin/python bench/prep.py --encoder vgg16 --images 32
+
+Prints one JSON line per figure:
+- `plain`: PIL full decode + resize, one image per float32 forward, contiguous tensors (what a
+  straightforward script does);
+- `batched`: the encoder alone on pre-decoded uint8 batches (decoding excluded): the ceiling;
+- `instacap`: `features.compute` end to end (hashing, DataLoader workers with `Image.draft`,
+  batching, channels-last, bf16 when native and close to float32, storing rows);
+- `summary`: both ratios (instacap / plain, instacap / batched);
+- `bf16_cosine`: agreement of bfloat16 and float32 features on the test photos.
+Weights are random unless `--pretrained` (cached weights needed): fine for timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def emit(**data: object) -> None:
+    print(json.dumps(data), flush=True)
+
+
+def make_jpegs(folder: Path, n: int, size: int) -> list[Path]:
+    """n photo-like size x size JPEGs (the demo scenes, drawn large), quality 90."""
+    from instacap import demo
+
+    rng = random.Random(0)
+    files = []
+    for i in range(n):
+        scene = demo.SCENES[i % len(demo.SCENES)]
+        path = folder / f"photo{i:03d}.jpg"
+        demo.draw(scene, rng, size=size).save(path, "JPEG", quality=90)
+        files.append(path)
+    return files
+
+
+def plain(model: object, files: list[Path], size: int) -> float:
+    """images/s of the plain way: full decode, resize, one float32 forward per image."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
+    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+
+    def one(path: Path) -> None:
+        img = Image.open(path).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
+        x = torch.from_numpy(np.asarray(img, np.float32) / 255).permute(2, 0, 1)[None]
+        with torch.no_grad():
+            model((x - mean) / std)  # type: ignore[operator]
+
+    one(files[0])  # warm-up
+    t0 = time.perf_counter()
+    for f in files:
+        one(f)
+    return len(files) / (time.perf_counter() - t0)
+
+
+def batched(encoder: object, files: list[Path], batch_size: int) -> float:
+    """images/s of the encoder alone on pre-decoded batches."""
+    import numpy as np
+
+    from instacap import images
+
+    arrays = [encoder.prepare(images.open_rgb(f, (encoder.size,) * 2)) for f in files]  # type: ignore[attr-defined]
+    batches = [np.stack(arrays[i : i + batch_size]) for i in range(0, len(arrays), batch_size)]
+    encoder.forward(batches[0][:2])  # type: ignore[attr-defined]  # warm-up (and bf16 check)
+    t0 = time.perf_counter()
+    for b in batches:
+        encoder.forward(b)  # type: ignore[attr-defined]
+    return len(files) / (time.perf_counter() - t0)
+
+
+def pipeline(encoder: object, files: list[Path], batch_size: int, workers: int) -> float:
+    from instacap import features
+
+    with tempfile.TemporaryDirectory() as home:
+        os.environ["INSTACAP_HOME"] = home  # a fresh store: everything is computed
+        result = features.compute(encoder, files, batch_size=batch_size, workers=workers)  # type: ignore[arg-type]
+        assert result.computed == len(files), result
+        return len(files) / result.seconds
+
+
+def bf16_agreement(encoder: object, files: list[Path]) -> dict[str, float]:
+    import numpy as np
+
+    from instacap import images
+    from instacap.encoders import _cosine
+
+    batch = np.stack([encoder.prepare(images.open_rgb(f, (224, 224))) for f in files[:8]])  # type: ignore[attr-defined]
+    ref, fast = encoder._run(batch, False), encoder._run(batch, True)  # type: ignore[attr-defined]
+    cos = _cosine(ref, fast)
+    return {"min": float(cos.min()), "mean": float(cos.mean())}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--encoder", default="vgg16")
+    ap.add_argument("--images", type=int, default=32)
+    ap.add_argument("--size", type=int, default=1080)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--pretrained", action="store_true", help="use the cached pretrained weights")
+    ap.add_argument("--skip-bf16", action="store_true", help="skip the bf16 agreement check")
+    args = ap.parse_args()
+
+    import torch
+
+    from instacap import encoders, runtime
+
+    with tempfile.TemporaryDirectory() as tmp:
+        files = make_jpegs(Path(tmp), args.images, args.size)
+        torch.manual_seed(0)
+        encoder = encoders.get(args.encoder, pretrained=args.pretrained)
+        if not hasattr(encoder, "model"):
+            sys.exit("bench/prep.py measures the torchvision encoders (vgg16, resnet50, ...)")
+        # The plain way: the same weights in an ordinary contiguous float32 model.
+        import copy
+
+        plain_model = copy.deepcopy(encoder.model).to(memory_format=torch.contiguous_format)
+        common = {
+            "encoder": args.encoder,
+            "images": args.images,
+            "size": args.size,
+            "threads": torch.get_num_threads(),
+            "cpu": platform.processor() or platform.machine(),
+            "bf16_native": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        }
+        # Plain first, before instacap tunes the allocator of this process.
+        plain_ips = plain(plain_model, files, encoder.size)
+        emit(figure="plain", images_per_s=round(plain_ips, 3), **common)
+        del plain_model
+        runtime.tune_allocator()
+        batched_ips = batched(encoder, files, args.batch_size)
+        emit(
+            figure="batched",
+            images_per_s=round(batched_ips, 3),
+            precision=encoder.precision,
+            batch_size=args.batch_size,
+            **common,
+        )
+        pipe_ips = pipeline(encoder, files, args.batch_size, args.workers)
+        emit(
+            figure="instacap",
+            images_per_s=round(pipe_ips, 3),
+            precision=encoder.precision,
+            workers=args.workers,
+            **common,
+        )
+        emit(
+            figure="summary",
+            instacap_vs_plain=round(pipe_ips / plain_ips, 3),
+            instacap_vs_batched=round(pipe_ips / batched_ips, 3),
+            **common,
+        )
+        if not args.skip_bf16:
+            emit(
+                figure="bf16_cosine",
+                pretrained=args.pretrained,
+                **bf16_agreement(encoder, files),
+                **common,
+            )
+
+
+if __name__ == "__main__":
+    main()
