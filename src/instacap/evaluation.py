@@ -501,14 +501,21 @@ def measure(
 ) -> Report:
     """Every metric of `run` (a checkpoint.Run or anything with .name .model .vocab .encoder .meta)
     on `pool`; `train_captions` are what it learned from (for known words and copies)."""
-    from instacap.runtime import seed_everything
+    import torch
+
+    from instacap.runtime import cpu_threads, seed_everything
 
     if generate is None:
         from instacap.sampling import generate
     seed_everything(config.seed)
     run.model.eval()
-    lik = likelihood_metrics(run.model, pool, config, reporter)
-    generated = generate_all(run, pool.feats, decoding(run, config), generate, reporter)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(config.threads or cpu_threads())
+    try:
+        lik = likelihood_metrics(run.model, pool, config, reporter)
+        generated = generate_all(run, pool.feats, decoding(run, config), generate, reporter)
+    finally:
+        torch.set_num_threads(threads)
     text = text_metrics(generated, pool, train_captions)
     shown = tuple(
         Sample(
