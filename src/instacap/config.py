@@ -29,33 +29,48 @@ class PrepConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    embed: int = 128
-    hidden: int = 128
+    embed: int = 128  # character embedding width
+    hidden: int = 128  # LSTM width (and the width both branches are projected to)
     # "merge" is the original: image and text branches added after the LSTM.
-    arch: str = "merge"
+    # "merge-init" also starts the LSTM from a state computed from the image; "merge-inject" (the
+    # default) also feeds the image to the LSTM at every step, so the text branch keeps writing
+    # about the photo (docs/model.md: captions name the photo's scene far more often).
+    arch: str = "merge-inject"
     normalize: bool = True  # L2/LayerNorm both branches instead of a hand-tuned image weight
+    image_weight: float = 1.0  # the original's hand-set scale of the image branch (normalize=False)
     dropout: float = 0.1
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 30
-    batch_size: int = 64
+    batch_size: int = 32  # small data sets need many steps; bucketing keeps small batches cheap
     lr: float = 3e-3
     weight_decay: float = 0.01
-    clip: float = 1.0
+    clip: float = 1.0  # gradient norm clip; 0 = off
     patience: int = 0  # epochs without validation improvement before stopping; 0 = never
     seed: int = 0
     bucket: bool = True  # batch captions of similar length and skip padding
+    device: str = "auto"  # auto | cpu | cuda
+    # CPU threads for the math; 0 = all cores. One is fastest here: an LSTM(128) step is too small
+    # to split, and spinning threads on a busy 2-core machine cost up to 4x (docs/model.md).
+    threads: int = 1
+
+
+# `--preset original`: the student project's network and recipe, for comparison (docs/model.md).
+ORIGINAL_MODEL = ModelConfig(arch="merge", normalize=False, image_weight=1.0, dropout=0.0)
+ORIGINAL_TRAIN = TrainConfig(batch_size=10, lr=1e-3, weight_decay=0.0, clip=0.0, bucket=False)
+PRESETS = ("default", "original")
 
 
 @dataclass(frozen=True)
 class SampleConfig:
-    n: int = 5
-    temperature: float = 0.8
+    n: int = 5  # captions per photo
+    temperature: float = 0.7  # < 1 sharpens the distribution: fewer misspellings, stays on the photo
     top_k: int = 0  # 0 = off
-    top_p: float = 0.9
-    max_len: int = 150
+    top_p: float = 0.9  # nucleus: drop the unlikely tail that produces garbage characters
+    max_len: int = 150  # tokens per caption including BOS and EOS (the training cap)
+    max_repeat: int = 4  # longest run of one token allowed ("!!!!" yes, "!!!!!!!!!..." no); 0 = off
     seed: int | None = None
 
 

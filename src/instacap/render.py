@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -24,6 +24,7 @@ from rich.progress import (
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.text import Text
 
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False, soft_wrap=True)
@@ -97,3 +98,74 @@ def _fmt(info: dict[str, Any]) -> str:
             value = f"{value:.3g}"
         parts.append(f"{key} {value}")
     return "  ".join(parts)
+
+
+# -- the coloured caption renderer (shared by `train`, `caption` and `demo`) ------------------------
+
+CAPTION_STYLES = {
+    "hashtag": "bold magenta",
+    "mention": "bold cyan",
+    "url": "underline blue",
+    "emoji": "yellow",
+}
+# Below these probabilities a character is shaded: the model was unsure of it.
+_UNSURE, _VERY_UNSURE = 0.5, 0.2
+
+
+def _caption_spans(text: str) -> list[tuple[int, int, str]]:
+    """(start, end, kind) character spans of hashtags, mentions, URLs and emoji in `text`."""
+    import regex
+
+    spans: list[tuple[int, int, str]] = []
+    taken = [False] * len(text)
+    patterns = (
+        ("url", r"(?:https?://|www\.)\S+"),
+        ("hashtag", r"#[\w]+"),
+        ("mention", r"@[\w.]+[\w]"),
+        ("emoji", r"(?:\p{Extended_Pictographic}|\p{Regional_Indicator})\X*?(?=\P{M}|$)"),
+    )
+    for kind, pattern in patterns:
+        for m in regex.finditer(pattern, text):
+            if not any(taken[m.start() : m.end()]):
+                spans.append((m.start(), m.end(), kind))
+                for i in range(m.start(), m.end()):
+                    taken[i] = True
+    return spans
+
+
+def caption_text(
+    tokens: Sequence[str] | str, probs: Sequence[float] | None = None, index: int | None = None
+) -> Text:
+    """A caption as Rich Text: hashtags, mentions, URLs and emoji coloured; tokens the model gave
+    low probability shaded (dim, and dim italic when very unsure). Plain under NO_COLOR or when
+    the output is not a terminal (Rich drops the styles)."""
+    pieces = [tokens] if isinstance(tokens, str) else list(tokens)
+    text = "".join(pieces)
+    out = Text(f"{index}. " if index is not None else "")
+    base = len(out.plain)
+    out.append(text)
+    for start, end, kind in _caption_spans(text):
+        out.stylize(CAPTION_STYLES[kind], base + start, base + end)
+    if probs is not None and not isinstance(tokens, str):
+        pos = base
+        for piece, p in zip(pieces, probs, strict=False):
+            if p < _VERY_UNSURE:
+                out.stylize("dim italic", pos, pos + len(piece))
+            elif p < _UNSURE:
+                out.stylize("dim", pos, pos + len(piece))
+            pos += len(piece)
+    return out
+
+
+def caption_legend() -> Text:
+    legend = Text()
+    legend.append("colours: ", style="dim")
+    for label, kind in (("#hashtag", "hashtag"), ("@mention", "mention"), ("emoji ✨", "emoji"),
+                        ("https://url", "url")):  # fmt: skip
+        legend.append(label, style=CAPTION_STYLES[kind])
+        legend.append("  ")
+    legend.append("unsure", style="dim")
+    legend.append(" / ", style="dim")
+    legend.append("very unsure", style="dim italic")
+    legend.append(" (model's probability < 50% / < 20%)", style="dim")
+    return legend

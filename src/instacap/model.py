@@ -1,0 +1,148 @@
+"""The caption networks: a character LSTM conditioned on an image feature vector.
+
+`merge` is the original student network, kept exact for comparison (`--preset original`):
+
+    chars ─ Embedding(V, E) ─ LSTM(H) ───────────────┐
+                                                     + ─ Linear(H, H) ─ ReLU ─ Linear(H, V)
+    image ─ Linear(D, H) × image_weight ─────────────┘
+
+The default adds two things the original lacked (docs/model.md has the measurements):
+- `normalize`: the image vector is L2-normalised and both branches pass through LayerNorm before
+  they are added, so neither branch overpowers the other whatever the encoder's scale (the
+  original fixed this by hand with `image_weight`);
+- `merge-init`: the LSTM's initial state is computed from the image, so the text branch knows the
+  photo from the first character and keeps writing about it.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from instacap.config import ModelConfig
+from instacap.errors import InputError
+
+PAD = 0  # tokenizer.PAD; padding never counts in the loss
+ARCHS = ("merge", "merge-init", "merge-inject")
+
+# Decoding state carried between `step` calls: (h [1, B, H], c [1, B, H], image branch [B, H] | None).
+State = tuple[Tensor, Tensor, Tensor | None]
+
+
+class CaptionModel(nn.Module):
+    def __init__(self, config: ModelConfig, vocab_size: int, feature_dim: int) -> None:
+        super().__init__()
+        if config.arch not in ARCHS:
+            raise InputError(
+                f"Unknown architecture {config.arch!r}; use one of {', '.join(ARCHS)}."
+            )
+        self.config = config
+        self.vocab_size = vocab_size
+        self.feature_dim = feature_dim
+        E, H = config.embed, config.hidden
+        self.embed = nn.Embedding(vocab_size, E, padding_idx=PAD)
+        self.image = nn.Linear(feature_dim, H) if feature_dim > 0 else None
+        has_image = feature_dim > 0
+        self.inject = has_image and config.arch == "merge-inject"
+        self.init = nn.Linear(H, 2 * H) if has_image and config.arch != "merge" else None
+        self.lstm = nn.LSTM(E + (H if self.inject else 0), H, batch_first=True)
+        self.text_norm = nn.LayerNorm(H) if config.normalize else None
+        self.image_norm = nn.LayerNorm(H) if config.normalize and feature_dim > 0 else None
+        self.drop = nn.Dropout(config.dropout)
+        self.hidden = nn.Linear(H, H)
+        self.out = nn.Linear(H, vocab_size)
+
+    # -- pieces shared by forward and step ---------------------------------------------------
+    def _image_branch(self, feats: Tensor) -> Tensor | None:
+        """feats [B, D] -> [B, H] (None when the model has no image input)."""
+        if self.image is None:
+            return None
+        x = F.normalize(feats.float(), dim=-1) if self.config.normalize else feats  # [B, D]
+        img = self.image(x)  # [B, H]
+        if self.image_norm is not None:
+            return self.image_norm(img)
+        return img * self.config.image_weight
+
+    def _initial_state(self, img: Tensor | None, batch: int, device: torch.device) -> State:
+        H = self.config.hidden
+        if img is not None and self.init is not None:
+            h0, c0 = self.init(img).chunk(2, dim=-1)  # [B, H] each
+            h0 = torch.tanh(h0)
+        else:
+            h0 = c0 = torch.zeros(batch, H, device=device)
+        return h0.unsqueeze(0).contiguous(), c0.unsqueeze(0).contiguous(), img  # [1, B, H]
+
+    def _lstm_input(self, tokens: Tensor, img: Tensor | None) -> Tensor:
+        """tokens [B, T] -> [B, T, E], with the image branch appended at every step for inject."""
+        x = self.embed(tokens)  # [B, T, E]
+        if self.inject and img is not None:
+            x = torch.cat([x, img.unsqueeze(1).expand(-1, x.shape[1], -1)], dim=-1)  # [B, T, E+H]
+        return x
+
+    def _head(self, text: Tensor, img: Tensor | None) -> Tensor:
+        """text [B, T, H] (+ img [B, H]) -> logits [B, T, V]."""
+        if self.text_norm is not None:
+            text = self.text_norm(text)
+        x = text if img is None else text + img.unsqueeze(1)  # [B, T, H]
+        x = F.relu(self.hidden(self.drop(x)))  # [B, T, H]
+        return self.out(self.drop(x))  # [B, T, V]
+
+    # -- public -----------------------------------------------------------------------------
+    def forward(
+        self, feats: Tensor, inputs: Tensor, targets: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """feats [B, D]; inputs = ids[:, :-1] [B, T]; targets = ids[:, 1:] [B, T].
+
+        Returns logits [B, T, V] and the mean cross-entropy over targets != PAD (None without
+        targets). Positions after EOS are PAD in `targets`, so they never count.
+        """
+        B = inputs.shape[0]
+        img = self._image_branch(feats)  # [B, H] | None
+        h0, c0, _ = self._initial_state(img, B, inputs.device)
+        text, _ = self.lstm(self._lstm_input(inputs, img), (h0, c0))  # [B, T, H]
+        logits = self._head(text, img)  # [B, T, V]
+        if targets is None:
+            return logits, None
+        loss = F.cross_entropy(
+            logits.reshape(-1, self.vocab_size).float(), targets.reshape(-1), ignore_index=PAD
+        )
+        return logits, loss
+
+    def step(self, feats: Tensor, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
+        """One decoding step: feats [B, D], tokens [B] -> logits [B, V] and the new state.
+
+        Pass `state=None` on the first step; the image branch is computed once and carried.
+        """
+        if state is None:
+            img = self._image_branch(feats)
+            h, c, img = self._initial_state(img, tokens.shape[0], tokens.device)
+        else:
+            h, c, img = state
+        x = self._lstm_input(tokens.unsqueeze(1), img)  # [B, 1, E(+H)]
+        text, (h, c) = self.lstm(x, (h, c))  # text [B, 1, H]
+        logits = self._head(text, img)[:, 0]  # [B, V]
+        return logits, (h, c, img)
+
+
+def token_nll(logits: Tensor, targets: Tensor) -> tuple[Tensor, int]:
+    """Summed negative log-likelihood (nats) over real target tokens, and how many there were.
+
+    logits [B, T, V], targets [B, T]. BOS is never a target; EOS is, so it counts.
+    """
+    mask = targets != PAD
+    nll = F.cross_entropy(
+        logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="none"
+    )
+    return (nll * mask.reshape(-1)).sum(), int(mask.sum())
+
+
+def bits_per_char(nll_sum: float, tokens: int) -> float:
+    """Mean -log2 p per real token from a summed natural-log NLL."""
+    return nll_sum / max(tokens, 1) / math.log(2)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,436 @@
+"""Fitting a caption model to a data set: `training.fit(dataset, ...)` writes `runs/<name>/`.
+
+AdamW with gradient clipping on the masked cross-entropy; a validation pass each epoch (loss and
+bits per character); `model.pt` keeps the best epoch by validation loss, `last.pt` everything needed
+to continue exactly (`resume=True`), including the position inside an interrupted epoch.
+
+Speed: real captions are far shorter than the 150-token cap, so by default batches are drawn from
+buckets of similar length and cut to their longest caption: the LSTM never runs over padding that
+only the mask would throw away. The original recipe (`--preset original`) pads everything to 150.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from instacap import __version__, checkpoint, runtime
+from instacap.checkpoint import LAST_FILE, META_FILE, METRICS_FILE, MODEL_FILE
+from instacap.config import ModelConfig, SampleConfig, TrainConfig
+from instacap.errors import InputError, NotReady
+from instacap.model import CaptionModel, token_nll
+from instacap.progress import SILENT, Reporter
+from instacap.sampling import Caption, generate
+
+VAL_BATCH = 256  # validation needs no gradients: bigger batches are cheaper
+_BUCKET_SPAN = 50  # batches per length bucket: enough mixing, little padding
+_PRELOAD_BYTES = 1 << 30  # feature matrices smaller than this are read into memory once
+
+
+@dataclass(frozen=True)
+class EpochResult:
+    epoch: int  # 1-based
+    epochs: int
+    train_loss: float
+    val_loss: float
+    val_bpc: float
+    captions_per_s: float
+    seconds: float
+    best: bool  # this epoch became model.pt
+    sample: Caption | None  # one caption for a fixed validation photo
+    sample_original: str  # that photo's own caption
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "epoch": self.epoch,
+            "train_loss": round(self.train_loss, 5),
+            "val_loss": round(self.val_loss, 5),
+            "val_bpc": round(self.val_bpc, 5),
+            "captions_per_s": round(self.captions_per_s, 1),
+            "seconds": round(self.seconds, 2),
+            "best": self.best,
+            "sample": self.sample.text if self.sample else None,
+        }
+
+
+@dataclass(frozen=True)
+class FitResult:
+    name: str
+    path: Path
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_val_loss: float
+    best_val_bpc: float
+    stopped_early: bool
+
+
+@dataclass
+class _Position:
+    """Where training stands; everything in last.pt besides weights and optimiser."""
+
+    epoch: int = 0  # 0-based epoch in progress
+    batch: int = 0  # batches of that epoch already applied
+    loss_sum: float = 0.0  # nats summed over this epoch's real target tokens
+    tokens: int = 0
+    captions: int = 0
+    seconds: float = 0.0
+    best_val_loss: float = math.inf
+    best_epoch: int = 0
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def fit(
+    dataset: Any,
+    model_config: ModelConfig = ModelConfig(),
+    train_config: TrainConfig = TrainConfig(),
+    name: str | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    preset: str = "default",
+    reporter: Reporter = SILENT,
+    on_epoch: Callable[[EpochResult], None] | None = None,
+) -> FitResult:
+    """Train on `dataset` (an `instacap.dataset.Dataset`) into `runs/<name>/`.
+
+    `resume=True` continues the run from last.pt (the given train_config's epochs and patience
+    apply; the rest comes from the run). Ctrl-C saves last.pt at the last finished batch and
+    re-raises KeyboardInterrupt; running again with `resume=True` continues bit for bit.
+    """
+    _check_data(dataset)
+    runtime.tune_allocator()
+    torch.set_num_threads(train_config.threads or runtime.cpu_threads())
+    if name is None:
+        name = (checkpoint.newest() if resume else None) or _default_name(dataset.name)
+    path = checkpoint.run_dir(name)
+    device = runtime.pick_device(train_config.device)
+
+    last = path / LAST_FILE
+    if resume and last.is_file():
+        meta = checkpoint.read_meta(path)
+        checkpoint.check_compatible({**meta, "name": name}, dataset)
+        if meta.get("dataset", {}).get("fingerprint") != dataset.fingerprint:
+            raise InputError(
+                f"Data set {dataset.name!r} changed since run {name!r} began; "
+                "train a new run (choose another --name) instead of resuming."
+            )
+        model_config = checkpoint.model_config_from(meta)
+        saved_train = TrainConfig(**{**meta["train_config"], "device": train_config.device})
+        train_config = replace(
+            saved_train, epochs=train_config.epochs, patience=train_config.patience
+        )
+        preset = meta.get("preset", preset)
+    elif not resume and (path / META_FILE).exists():
+        if not overwrite:
+            raise InputError(
+                f"Run {name!r} already exists; continue it with --resume or choose another --name."
+            )
+        for stale in (MODEL_FILE, LAST_FILE, META_FILE, METRICS_FILE):
+            (path / stale).unlink(missing_ok=True)
+
+    runtime.seed_everything(train_config.seed)
+    model = CaptionModel(model_config, dataset.vocab.size, dataset.feature_dim).to(device)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay
+    )
+    pos = _Position()
+    if resume and last.is_file():
+        pos = _restore(last, model, opt, device)
+    meta = _meta(name, dataset, model_config, train_config, preset)
+    if pos.history:
+        meta = {**checkpoint.read_meta(path), "train_config": asdict(train_config)}
+    checkpoint.write_json(path / META_FILE, meta)
+
+    trainer = _Trainer(dataset, model, opt, train_config, device, reporter)
+    stopped_early = False
+    with _sigint_flag() as interrupted:
+        try:
+            while pos.epoch < train_config.epochs:
+                result = trainer.epoch(pos, interrupted)
+                meta = _save_epoch(path, meta, model, opt, pos, result)
+                if on_epoch is not None:
+                    on_epoch(result)
+                if train_config.patience and pos.bad_epochs >= train_config.patience:
+                    stopped_early = True
+                    break
+                if interrupted():
+                    raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            _save_last(path / LAST_FILE, model, opt, pos)
+            raise
+    meta["metrics"]["stopped_early"] = stopped_early
+    checkpoint.write_json(path / META_FILE, meta)
+    return FitResult(
+        name=name,
+        path=path,
+        history=list(pos.history),
+        best_epoch=pos.best_epoch,
+        best_val_loss=pos.best_val_loss,
+        best_val_bpc=pos.best_val_loss / math.log(2),
+        stopped_early=stopped_early,
+    )
+
+
+class _Trainer:
+    """One epoch of batches plus the validation pass, on tensors prepared once."""
+
+    def __init__(self, dataset: Any, model: CaptionModel, opt: Any, config: TrainConfig,
+                 device: torch.device, reporter: Reporter) -> None:  # fmt: skip
+        self.model, self.opt, self.config, self.device = model, opt, config, device
+        self.reporter = reporter
+        self.vocab = dataset.vocab
+        self.train = _Tensors(dataset.train)
+        self.val = _Tensors(dataset.val)
+        self.sample_idx = 0  # a fixed validation photo for the per-epoch sample
+        self.sample_original = dataset.val.captions[0]
+        use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        # bf16 autocast on CUDA only: the CPU LSTM kernels have no fast bf16 path.
+        self.autocast = (
+            (lambda: torch.autocast("cuda", dtype=torch.bfloat16)) if use_bf16 else nullcontext
+        )
+
+    def epoch(self, pos: _Position, interrupted: Callable[[], bool]) -> EpochResult:
+        cfg = self.config
+        batches = epoch_batches(self.train.lengths, cfg.batch_size, cfg.bucket, cfg.seed, pos.epoch)
+        task = f"epoch {pos.epoch + 1}/{cfg.epochs}"
+        self.reporter.start(task, total=len(batches))
+        if pos.batch:
+            self.reporter.advance(task, pos.batch)
+        self.model.train()
+        for k in range(pos.batch, len(batches)):
+            t0 = time.perf_counter()
+            loss, ntok = self._step(batches[k])
+            pos.seconds += time.perf_counter() - t0
+            pos.batch = k + 1
+            pos.loss_sum += loss * ntok
+            pos.tokens += ntok
+            pos.captions += len(batches[k])
+            self.reporter.advance(
+                task,
+                1,
+                loss=pos.loss_sum / max(pos.tokens, 1),
+                cap_s=int(pos.captions / max(pos.seconds, 1e-9)),
+            )
+            if interrupted():
+                raise KeyboardInterrupt
+        val_loss = self.validate()
+        sample = self.sample()
+        result = EpochResult(
+            epoch=pos.epoch + 1,
+            epochs=cfg.epochs,
+            train_loss=pos.loss_sum / max(pos.tokens, 1),
+            val_loss=val_loss,
+            val_bpc=val_loss / math.log(2),
+            captions_per_s=pos.captions / max(pos.seconds, 1e-9),
+            seconds=pos.seconds,
+            best=val_loss < pos.best_val_loss,
+            sample=sample,
+            sample_original=self.sample_original,
+        )
+        self.reporter.advance(task, 0, loss=result.train_loss, val_bpc=result.val_bpc,
+                              cap_s=int(result.captions_per_s))  # fmt: skip
+        return result
+
+    def _step(self, idx: np.ndarray) -> tuple[float, int]:
+        feats, inputs, targets = self.train.batch(idx, trim=self.config.bucket, device=self.device)
+        with self.autocast():
+            _, loss = self.model(feats, inputs, targets)  # mean over real target tokens
+        assert loss is not None
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if self.config.clip > 0:
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
+        self.opt.step()
+        return float(loss.detach()), int((targets != 0).sum())
+
+    @torch.no_grad()
+    def validate(self) -> float:
+        """Mean NLL (nats) per real validation token: BOS excluded, EOS included."""
+        self.model.eval()
+        order = np.argsort(self.val.lengths, kind="stable")
+        total, count = 0.0, 0
+        for s in range(0, len(order), VAL_BATCH):
+            feats, inputs, targets = self.val.batch(order[s : s + VAL_BATCH], True, self.device)
+            with self.autocast():
+                logits, _ = self.model(feats, inputs)
+            nll, n = token_nll(logits, targets)
+            total, count = total + float(nll), count + n
+        self.model.train()
+        return total / max(count, 1)
+
+    def sample(self) -> Caption | None:
+        feats = self.val.feats_of(np.array([self.sample_idx]))
+        config = SampleConfig(n=1, seed=self.config.seed, max_len=self.train.ids.shape[1])
+        return generate(self.model, self.vocab, feats.numpy(), config)[0][0]
+
+
+class _Tensors:
+    """A split as tensors: ids [N, L], lengths [N], features read once when they fit in memory."""
+
+    def __init__(self, split: Any) -> None:
+        self.split = split
+        self.ids = torch.from_numpy(np.ascontiguousarray(split.ids, dtype=np.int64))  # [N, L]
+        self.lengths = np.asarray(split.lengths, dtype=np.int64)  # [N]
+        n = len(self.lengths)
+        dim = split.matrix.shape[1] if split.matrix.ndim == 2 else 0
+        self.feats: torch.Tensor | None = None
+        if n * dim * 4 <= _PRELOAD_BYTES:
+            self.feats = torch.from_numpy(split.features(np.arange(n)).astype(np.float32))  # [N, D]
+
+    def feats_of(self, idx: np.ndarray) -> torch.Tensor:
+        if self.feats is not None:
+            return self.feats[torch.from_numpy(idx)]
+        return torch.from_numpy(self.split.features(idx).astype(np.float32))  # [B, D]
+
+    def batch(self, idx: np.ndarray, trim: bool, device: torch.device):  # type: ignore[no-untyped-def]
+        ids = self.ids[torch.from_numpy(idx)]  # [B, L]
+        if trim:
+            ids = ids[:, : int(self.lengths[idx].max())]  # [B, T+1]: no all-padding columns
+        feats = self.feats_of(idx).to(device)
+        ids = ids.to(device)
+        return feats, ids[:, :-1], ids[:, 1:]  # [B, D], [B, T], [B, T]
+
+
+def epoch_batches(
+    lengths: np.ndarray, batch_size: int, bucket: bool, seed: int, epoch: int
+) -> list[np.ndarray]:
+    """The batches of one epoch, a pure function of (seed, epoch) so resuming replays them.
+
+    With `bucket`, each span of `_BUCKET_SPAN` batches is sorted by length before it is cut, so
+    a batch holds captions of similar length; the batch order is shuffled again afterwards.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(len(lengths))
+    if not bucket:
+        return [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
+    span = batch_size * _BUCKET_SPAN
+    batches = []
+    for s in range(0, len(perm), span):
+        part = perm[s : s + span]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
+
+
+# -- saving -----------------------------------------------------------------------------------
+def _save_epoch(path: Path, meta: dict[str, Any], model: CaptionModel, opt: Any,
+                pos: _Position, r: EpochResult) -> dict[str, Any]:  # fmt: skip
+    """Epoch finished: model.pt if best, then last.pt, metrics.jsonl and meta.json."""
+    pos.history.append(r.to_json())
+    if r.best:
+        pos.best_val_loss, pos.best_epoch, pos.bad_epochs = r.val_loss, r.epoch, 0
+        meta["model_sha256"] = checkpoint.save_state(path / MODEL_FILE, model.state_dict())
+    else:
+        pos.bad_epochs += 1
+    meta["metrics"] = {
+        "epochs_done": r.epoch,
+        "best_epoch": pos.best_epoch,
+        "best_val_loss": round(pos.best_val_loss, 5),
+        "best_val_bpc": round(pos.best_val_loss / math.log(2), 5),
+        "last": r.to_json(),
+    }
+    checkpoint.write_json(path / META_FILE, meta)
+    pos.epoch, pos.batch = pos.epoch + 1, 0
+    pos.loss_sum, pos.tokens, pos.captions, pos.seconds = 0.0, 0, 0, 0.0
+    _save_last(path / LAST_FILE, model, opt, pos)
+    checkpoint.write_metrics(path / METRICS_FILE, pos.history)
+    return meta
+
+
+def _save_last(path: Path, model: CaptionModel, opt: Any, pos: _Position) -> None:
+    state = {
+        "format": checkpoint.FORMAT,
+        "model": model.state_dict(),
+        "optimizer": opt.state_dict(),
+        "position": asdict(pos),
+        "rng": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda_rng"] = torch.cuda.get_rng_state_all()
+    checkpoint.save_state(path, state)
+
+
+def _restore(path: Path, model: CaptionModel, opt: Any, device: torch.device) -> _Position:
+    state = checkpoint.load_state(path)
+    try:
+        checkpoint.apply_weights(model, state["model"], path)
+        opt.load_state_dict(state["optimizer"])
+        pos = _Position(**state["position"])
+        torch.set_rng_state(state["rng"])
+        if "cuda_rng" in state and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise checkpoint.CheckpointError(
+            f"{path} cannot be resumed ({exc}); start a new run."
+        ) from exc
+    return pos
+
+
+def _meta(name: str, dataset: Any, model_config: ModelConfig, train_config: TrainConfig,
+          preset: str) -> dict[str, Any]:  # fmt: skip
+    return {
+        "format": checkpoint.FORMAT,
+        "instacap_version": __version__,
+        "name": name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "preset": preset,
+        "model_config": asdict(model_config),
+        "train_config": asdict(train_config),
+        "encoder": dataset.encoder,
+        "feature_dim": int(dataset.feature_dim),
+        "vocab": dataset.vocab.to_json(),
+        "dataset": {
+            "name": dataset.name,
+            "fingerprint": dataset.fingerprint,
+            "max_len": int(dataset.max_len),
+            "train": len(dataset.train),
+            "val": len(dataset.val),
+        },
+        "metrics": {"epochs_done": 0},
+    }
+
+
+def _default_name(dataset_name: str) -> str:
+    return f"{dataset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def _check_data(dataset: Any) -> None:
+    if len(dataset.train) == 0:
+        raise NotReady(
+            f"Data set {dataset.name!r} has no training captions; add posts and run `instacap prep` again."
+        )
+    if len(dataset.val) == 0:
+        raise NotReady(
+            f"Data set {dataset.name!r} has no validation captions; add posts or raise "
+            "`instacap prep --val-share`, then prep again."
+        )
+
+
+@contextmanager
+def _sigint_flag() -> Iterator[Callable[[], bool]]:
+    """Turn Ctrl-C into a flag checked between batches, so no optimiser step is cut in half."""
+    hit = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield hit.is_set
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        if hit.is_set():  # a second Ctrl-C: stop right now
+            raise KeyboardInterrupt
+        hit.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield hit.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)

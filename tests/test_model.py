@@ -1,0 +1,98 @@
+"""The caption networks: loss at initialisation, masking, overfitting, step == forward."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from instacap.config import ORIGINAL_MODEL, ModelConfig
+from instacap.model import ARCHS, CaptionModel
+
+V, D = 40, 12
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    # Tiny matrices: extra threads only spin (and the test machine is shared).
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _batch(b: int = 4, t: int = 9, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(4, V, (b, t), generator=g)
+    ids[:, 0] = 1  # BOS
+    return torch.randn(b, D, generator=g), ids
+
+
+@pytest.mark.parametrize("config", [ModelConfig(), ORIGINAL_MODEL])
+def test_initial_loss_is_near_uniform(config):
+    torch.manual_seed(0)
+    model = CaptionModel(config, V, D)
+    feats, ids = _batch(16, 20)
+    _, loss = model(feats, ids[:, :-1], ids[:, 1:])
+    assert abs(loss.item() - math.log(V)) < 0.25
+
+
+def test_masked_positions_do_not_change_the_loss():
+    torch.manual_seed(0)
+    model = CaptionModel(ModelConfig(dropout=0.0), V, D).eval()
+    feats, ids = _batch(3, 10)
+    ids[:, 6] = 2  # EOS
+    ids[:, 7:] = 0  # PAD after it
+    _, loss = model(feats, ids[:, :-1], ids[:, 1:])
+    other = ids.clone()
+    # What follows EOS in the input is never a target that counts: change it, the loss stays.
+    other[:, 7:-1] = torch.randint(4, V, (3, 2))
+    _, same = model(feats, other[:, :-1], ids[:, 1:])
+    assert torch.equal(loss, same)
+    # The mean covers only the real targets: the trimmed batch gives the same loss.
+    _, trimmed = model(feats, ids[:, :6], ids[:, 1:7])
+    assert torch.allclose(loss, trimmed, atol=1e-6)
+
+
+@pytest.mark.parametrize("arch", ["merge", "merge-inject"])
+def test_tiny_model_overfits_a_handful_of_captions(arch):
+    torch.manual_seed(0)
+    model = CaptionModel(ModelConfig(arch=arch, embed=16, hidden=48, dropout=0.0), V, D)
+    feats, ids = _batch(4, 12)
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-2)
+    for _ in range(80):
+        _, loss = model(feats, ids[:, :-1], ids[:, 1:])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert float(loss) < 0.05
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("normalize", [True, False])
+def test_step_by_step_matches_forward(arch, normalize):
+    torch.manual_seed(0)
+    model = CaptionModel(ModelConfig(arch=arch, normalize=normalize), V, D).eval()
+    feats, ids = _batch(2, 7)
+    logits, _ = model(feats, ids)  # [B, T, V]
+    state = None
+    for t in range(ids.shape[1]):
+        step, state = model.step(feats, ids[:, t], state)
+        assert torch.allclose(step, logits[:, t], atol=1e-5)
+
+
+def test_original_preset_is_the_student_network():
+    model = CaptionModel(ORIGINAL_MODEL, V, 4096)
+    names = {n for n, _ in model.named_parameters()}
+    assert model.lstm.hidden_size == 128 and model.embed.embedding_dim == 128
+    assert model.image.out_features == 128  # image features -> Linear(128), added after the LSTM
+    assert not any("norm" in n or "init" in n for n in names)
+    assert model.lstm.input_size == 128  # the image does not enter the LSTM
+
+
+def test_text_only_model_has_no_image_branch():
+    model = CaptionModel(ModelConfig(), V, 0)
+    feats, ids = torch.zeros(2, 0), _batch(2, 5)[1]
+    logits, _ = model(feats, ids)
+    assert logits.shape == (2, 5, V) and model.image is None

@@ -1,0 +1,112 @@
+"""Decoding: the stateful batch generator, its settings, and the repetition guard."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from instacap.config import ModelConfig, SampleConfig
+from instacap.errors import InputError
+from instacap.model import CaptionModel
+from instacap.sampling import generate, generate_prefix, sample_config
+from instacap.tokenizer import Vocab, build_vocab
+
+D = 6
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture
+def model_vocab() -> tuple[CaptionModel, Vocab]:
+    torch.manual_seed(0)
+    vocab = build_vocab(["sunny beach day #beach @friend 🌊", "night city lights ✨"], 1)
+    return CaptionModel(ModelConfig(embed=16, hidden=32), vocab.size, D).eval(), vocab
+
+
+def _feats(p: int = 2) -> np.ndarray:
+    return np.random.default_rng(0).standard_normal((p, D)).astype(np.float32)
+
+
+@pytest.mark.parametrize(
+    "config",
+    [
+        SampleConfig(n=3, seed=7, max_len=40),
+        SampleConfig(n=2, seed=1, max_len=30, temperature=1.3, top_k=5, top_p=1.0),
+        SampleConfig(n=2, seed=3, max_len=30, temperature=0.0),
+    ],
+)
+def test_stateful_generator_matches_prefix_method(model_vocab, config):
+    model, vocab = model_vocab
+    fast = generate(model, vocab, _feats(), config)
+    slow = generate_prefix(model, vocab, _feats(), config)
+    assert [[c.tokens for c in caps] for caps in fast] == [
+        [c.tokens for c in caps] for caps in slow
+    ]
+    assert [[c.ended for c in caps] for caps in fast] == [[c.ended for c in caps] for caps in slow]
+    for a, b in zip(
+        [c for caps in fast for c in caps], [c for caps in slow for c in caps], strict=True
+    ):
+        assert a.mean_logprob == pytest.approx(b.mean_logprob, abs=1e-4)
+
+
+def test_n_captions_per_photo_and_same_seed_same_captions(model_vocab):
+    model, vocab = model_vocab
+    config = SampleConfig(n=4, seed=11, max_len=25)
+    first = generate(model, vocab, _feats(3), config)
+    assert [len(caps) for caps in first] == [4, 4, 4]
+    again = generate(model, vocab, _feats(3), config)
+    assert [[c.text for c in caps] for caps in first] == [[c.text for c in caps] for caps in again]
+    other = generate(model, vocab, _feats(3), dataclasses.replace(config, seed=12))
+    assert [[c.text for c in caps] for caps in first] != [[c.text for c in caps] for caps in other]
+
+
+def test_captions_carry_probabilities_and_respect_the_length_cap(model_vocab):
+    model, vocab = model_vocab
+    (caps,) = generate(model, vocab, _feats(1), SampleConfig(n=5, seed=0, max_len=12))
+    for c in caps:
+        assert len(c.tokens) == len(c.probs) <= 11  # BOS + up to 10 tokens + EOS fit in 12
+        assert c.text == "".join(c.tokens)
+        assert all(0 < p <= 1 for p in c.probs)
+        assert c.mean_logprob < 0
+        assert "\ufffd" not in c.text  # UNK is never written
+
+
+def test_repetition_guard_stops_one_character_loops(model_vocab):
+    model, vocab = model_vocab
+    # Make one character overwhelmingly likely after anything: without the guard the caption is
+    # that character repeated up to the cap.
+    with torch.no_grad():
+        model.out.bias.zero_()
+        model.out.bias[vocab.id("a")] = 50.0
+    config = SampleConfig(n=3, seed=0, max_len=40, max_repeat=0)
+    looped = generate(model, vocab, _feats(1), config)[0]
+    assert all(c.text == "a" * 39 for c in looped)
+    guarded = generate(model, vocab, _feats(1), dataclasses.replace(config, max_repeat=4))[0]
+    for c in guarded:
+        assert "aaaaa" not in c.text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"n": 0}, "--n must be at least 1"),
+        ({"temperature": -0.5}, "--temperature"),
+        ({"top_p": 0.0}, "--top-p must be in"),
+        ({"top_p": 1.5}, "--top-p must be in"),
+        ({"top_k": -1}, "--top-k"),
+        ({"max_len": 1}, "--max-len"),
+        ({"beam": 3}, "Unknown caption setting"),
+    ],
+)
+def test_bad_settings_are_one_sentence(overrides, message):
+    with pytest.raises(InputError, match=message):
+        sample_config(**overrides)
