@@ -116,15 +116,26 @@ def _generate(
         raise InputError("Image features must be a matrix with one row per photo.")
     rows = feats_t.repeat_interleave(config.n, dim=0)  # [P * n, D]: photo p's captions adjacent
     seed = config.seed if config.seed is not None else int(torch.seed() % 2**63)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    # One uniform draw per caption and step, from a stream of its own photo: photo p's captions
+    # are the same whatever other photos are in the batch, and whichever way logits are computed.
+    draws = torch.from_numpy(
+        np.concatenate(
+            [
+                np.random.default_rng([seed, p]).random((config.n, config.max_len - 1))
+                for p in range(feats_t.shape[0])
+            ]
+        )
+        if feats_t.shape[0]
+        else np.zeros((0, config.max_len - 1))
+    ).float()  # [P * n, max_len - 1]
     was_training = model.training
     model.eval()
     captions: list[Caption] = []
     try:
         with torch.inference_mode():
             for start in range(0, rows.shape[0], _CHUNK):
-                chunk = rows[start : start + _CHUNK]
-                captions += _decode(model, vocab, chunk, config, steps(model), gen)
+                part = slice(start, start + _CHUNK)
+                captions += _decode(model, vocab, rows[part], config, steps(model), draws[part])
     finally:
         model.train(was_training)
     return [captions[i : i + config.n] for i in range(0, len(captions), config.n)]
@@ -136,7 +147,7 @@ def _decode(
     feats: Tensor,
     config: SampleConfig,
     next_logits: StepFn,
-    gen: torch.Generator,
+    draws: Tensor,
 ) -> list[Caption]:
     B, device = feats.shape[0], feats.device
     prefix = torch.full((B, 1), BOS, dtype=torch.long, device=device)  # [B, t]
@@ -144,9 +155,9 @@ def _decode(
     ended = torch.zeros(B, dtype=torch.bool, device=device)
     run = torch.zeros(B, dtype=torch.long, device=device)  # length of the current token run
     logps: list[Tensor] = []  # each [B]: log p of the chosen token at temperature 1
-    for _ in range(config.max_len - 1):  # BOS already uses one of max_len tokens
+    for t in range(config.max_len - 1):  # BOS already uses one of max_len tokens
         logits = next_logits(feats, prefix).float()  # [B, V]
-        choice = _sample(logits, prefix[:, -1], run, config, gen)  # [B]
+        choice = _sample(logits, prefix[:, -1], run, config, draws[:, t].to(device))  # [B]
         choice = torch.where(done, torch.full_like(choice, PAD), choice)
         logps.append(torch.log_softmax(logits, -1).gather(1, choice[:, None])[:, 0])
         run = torch.where(choice == prefix[:, -1], run + 1, torch.ones_like(run))
@@ -160,9 +171,7 @@ def _decode(
     return [_caption(vocab, ids[b], logp[b], bool(ended[b])) for b in range(B)]
 
 
-def _sample(
-    logits: Tensor, last: Tensor, run: Tensor, config: SampleConfig, gen: torch.Generator
-) -> Tensor:
+def _sample(logits: Tensor, last: Tensor, run: Tensor, config: SampleConfig, u: Tensor) -> Tensor:
     """logits [B, V] -> chosen ids [B], after the repetition guard, temperature, top-k, top-p."""
     logits = logits.clone()
     logits[:, list(_NEVER)] = -math.inf
@@ -173,7 +182,6 @@ def _sample(
         rows = blocked.nonzero()[:, 0]
         logits[rows, last[rows]] = -math.inf
     if config.temperature == 0:
-        torch.rand(logits.shape[0], generator=gen)  # keep the random stream aligned
         return logits.argmax(-1)
     probs = torch.softmax(logits / config.temperature, dim=-1)  # [B, V]
     if config.top_k > 0 and config.top_k < probs.shape[-1]:
@@ -186,11 +194,9 @@ def _sample(
             before >= config.top_p * sorted_p.sum(-1, keepdim=True), 0.0, sorted_p
         )
         probs = torch.zeros_like(probs).scatter(1, order, sorted_p)
-    # Inverse-CDF sampling with one uniform draw per row: the same draws give the same tokens
-    # whichever way the logits were computed.
+    # Inverse-CDF sampling with the row's uniform draw u [B].
     cdf = probs.cumsum(-1)  # [B, V]
-    u = torch.rand(probs.shape[0], generator=gen).to(probs.device) * cdf[:, -1]  # [B]
-    choice = torch.searchsorted(cdf, u[:, None], right=True)[:, 0]
+    choice = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True)[:, 0]
     return choice.clamp_(max=probs.shape[-1] - 1)
 
 

@@ -202,6 +202,7 @@ def caption(
 
     Examples: instacap caption photo.jpg · instacap caption *.jpg --n 3 --seed 1 --json
     """
+    import torch
     from rich.text import Text
 
     from instacap import render, runtime
@@ -211,6 +212,7 @@ def caption(
         n=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, max_len=max_len
     )
     runtime.tune_allocator()
+    torch.set_num_threads(1)  # one small LSTM step at a time: extra threads only spin
     captioner = Captioner.load(run)
     results = captioner.caption_many(photos, **_overrides(config))
     if as_json:
