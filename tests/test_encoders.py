@@ -112,6 +112,17 @@ def test_weights_file_is_loaded_for_real(tiny, tmp_path):
     np.testing.assert_array_equal(fa1, fa2)  # the file's weights, not a fresh random init
     assert not np.allclose(fa1, fb)
     assert a1.key.startswith("tiny-") and a1.key != b.key  # features cached per weights file
+    # Same numbers as the plain torchvision model (BatchNorm folding, channels-last change nothing).
+    plain = tvm.mobilenet_v3_small()
+    plain.load_state_dict(torch.load(tmp_path / "a.pt", weights_only=True))
+    plain.classifier = torch.nn.Identity()
+    x = torch.from_numpy(np.stack([a1.prepare(im) for im in imgs])).permute(0, 3, 1, 2) / 255.0
+    mean = torch.tensor(encoders.IMAGENET_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(encoders.IMAGENET_STD).view(1, 3, 1, 1)
+    plain = plain.eval().to(memory_format=torch.channels_last)  # NCHW depthwise convs are slow
+    with torch.no_grad():
+        ref = plain(((x - mean) / std).contiguous(memory_format=torch.channels_last)).numpy()
+    np.testing.assert_allclose(fa1, ref, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
 
 
 def test_weights_of_another_model_are_refused(tiny, tmp_path):

@@ -351,7 +351,8 @@ class TorchEncoder(Encoder):
         spec.behead(model)
         super().__init__(spec, key)
         self.device = torch.device(device)
-        self.model = model.eval().to(self.device, memory_format=torch.channels_last)
+        model = _fuse_batchnorm(model.eval())
+        self.model = model.to(self.device, memory_format=torch.channels_last)
         mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
         self._mean, self._std = mean, std
@@ -389,6 +390,21 @@ class TorchEncoder(Encoder):
         if not self._calibrated:
             self.calibrate(batch)
         return self._run(batch, self.precision == "bf16")
+
+
+def _fuse_batchnorm(model: nn.Module) -> nn.Module:
+    """Fold each eval-mode BatchNorm into the convolution before it (same outputs, one pass
+    less over every activation: ~10-30% faster on CPU for ResNet/EfficientNet/MobileNet)."""
+    import torch
+
+    if not any(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules()):
+        return model
+    try:
+        from torch.fx.experimental.optimization import fuse
+
+        return fuse(model)
+    except Exception:  # a model torch.fx cannot trace: run it unfused
+        return model
 
 
 def _cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -313,34 +313,51 @@ def _run(
 ) -> None:
     from torch.utils.data import DataLoader
 
+    # Workers decode small chunks so that both start at once and the first encoder batch is
+    # ready early; the main process gathers chunks into encoder batches of `batch_size`.
+    chunk = max(1, min(8, -(-batch_size // max(workers, 1))))
     loader = DataLoader(
         _Decode(encoder.size, todo_files, todo),
-        batch_size=batch_size,
+        batch_size=chunk,
         num_workers=workers,
         collate_fn=_collate,
-        prefetch_factor=2 if workers else None,
+        # Enough decoded ahead to fill the next encoder batch while this one runs.
+        prefetch_factor=(-(-batch_size // (chunk * workers)) + 1) if workers else None,
         multiprocessing_context=_mp_context() if workers else None,
     )
     task = f"{encoder.name} features"
     reporter.start(task, total=len(todo_files))
-    t0, done = time.perf_counter(), 0
+    t0 = time.perf_counter()
+    done = 0
+    pending: list[tuple[int, np.ndarray]] = []
+
+    def flush(batch: list[tuple[int, np.ndarray]]) -> None:
+        feats = encoder.forward(np.stack([a for _, a in batch]))  # [b, dim] float32
+        rows = store.append([digests[p] or "" for p, _ in batch], feats)
+        for pos, _ in batch:
+            result.rows[pos] = rows[digests[pos] or ""]
+        result.computed += len(batch)
+        advance(len(batch))
+
+    def advance(n: int) -> None:
+        nonlocal done
+        done += n
+        rate = done / max(time.perf_counter() - t0, 1e-9)
+        reporter.advance(task, n, img_s=round(rate, 1), skipped=sum(result.skipped.values()))
+
     for items in loader:
-        good = [(pos, arr) for pos, arr, _ in items if arr is not None]
         for pos, arr, reason in items:
             if arr is None:
                 result.skipped[reason] += 1
                 store.mark_bad(digests[pos] or "", reason)
-        if good:
-            feats = encoder.forward(np.stack([a for _, a in good]))  # [b, dim] float32
-            rows = store.append([digests[p] for p, _ in good], feats)
-            for pos, _ in good:
-                result.rows[pos] = rows[digests[pos]]
-            result.computed += len(good)
-        done += len(items)
-        rate = done / max(time.perf_counter() - t0, 1e-9)
-        reporter.advance(
-            task, len(items), img_s=round(rate, 1), skipped=sum(result.skipped.values())
-        )
+                advance(1)
+            else:
+                pending.append((pos, arr))
+        while len(pending) >= batch_size:
+            flush(pending[:batch_size])
+            del pending[:batch_size]
+    if pending:
+        flush(pending)
 
 
 def _mp_context() -> str | None:
