@@ -376,3 +376,18 @@ def test_eval_refuses_data_with_another_encoder(cli):
 def test_eval_unknown_run_is_one_sentence(cli):
     result = cli("--run", "nope")
     assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_scene_check_on_demo_captions():
+    from instacap import demo
+    from instacap.posts import PostStore
+
+    with PostStore.open(demo=True) as store:
+        demo.generate(store, n=30, size=16)
+        posts = list(store.posts())
+    captions = [p.caption for p in posts]
+    scenes = [p.scene for p in posts]
+    assert ev.scene_accuracy(captions, scenes, demo.scene_of) == 1.0  # each names its own scene
+    # Captions paired with the wrong photos name the wrong scene.
+    wrong = [captions[i] for i in ev.derangement(len(posts), seed=0)]
+    assert ev.scene_accuracy(wrong, scenes, demo.scene_of) < 0.2

@@ -506,7 +506,9 @@ def measure(
     from instacap.runtime import cpu_threads, seed_everything
 
     if generate is None:
-        from instacap.sampling import generate
+        from instacap import sampling
+
+        generate = sampling.generate
     seed_everything(config.seed)
     run.model.eval()
     threads = torch.get_num_threads()
