@@ -391,3 +391,14 @@ def test_scene_check_on_demo_captions():
     # Captions paired with the wrong photos name the wrong scene.
     wrong = [captions[i] for i in ev.derangement(len(posts), seed=0)]
     assert ev.scene_accuracy(wrong, scenes, demo.scene_of) < 0.2
+
+
+def test_evaluate_from_python_takes_setting_overrides(tiny_home, monkeypatch):
+    from instacap.errors import InputError
+
+    monkeypatch.setenv("INSTACAP_HOME", str(tiny_home))
+    report = ev.evaluate("tiny", n=1, seed=2, samples=1)
+    assert report.captions_per_photo == 1 and report.seed == 2
+    assert len(report.samples) == 1 and len(report.samples[0].generated) == 1
+    with pytest.raises(InputError, match="Unknown evaluation setting"):
+        ev.evaluate("tiny", temperature=2.0)

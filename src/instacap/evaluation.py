@@ -550,13 +550,18 @@ def evaluate(
     samples: int = 0,
     device: str = "cpu",
     reporter: Reporter = SILENT,
+    **overrides: Any,
 ) -> Report:
     """Measure a saved run (its name, None for the newest, or a loaded checkpoint.Run) on the
     validation split of its data set, or on the posts of data set `dataset` it has not trained on.
 
-    Deterministic for `config.seed`. Raises NotReady / CheckpointError / InputError with the one
-    sentence to show.
+    `overrides` replace fields of `config` (e.g. `evaluate("demo", n=5, seed=1)`). Deterministic
+    for the seed. Raises NotReady / CheckpointError / InputError with the one sentence to show.
     """
+    try:
+        config = replace(config, **overrides)
+    except TypeError as exc:
+        raise InputError(f"Unknown evaluation setting: {exc}.") from None
     if run is None or isinstance(run, str):
         from instacap import checkpoint
 
