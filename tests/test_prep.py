@@ -131,3 +131,31 @@ def test_cli_prep_errors_are_one_sentence():
     assert res.exit_code == 1 and "instacap demo" in res.output and "Traceback" not in res.output
     res = runner.invoke(app, ["prep", "--demo", "--encoder", "nope"])
     assert res.exit_code == 1 and "Unknown encoder" in res.output
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def start(self, task, total=None, **info):
+        self.events.append(("start", task, total))
+
+    def advance(self, task, n=1, **info):
+        self.events.append(("advance", task, n, info))
+
+    def note(self, text):
+        self.events.append(("note", text))
+
+
+def test_progress_reports_images_per_second_and_skips():
+    _demo_store(12)
+    with PostStore.open(demo=True) as store:
+        _add(store, "zz", "broken photo", b"\x00" * 10, account="demo.broken")
+    rec = _Recorder()
+    dataset.build(THUMB, demo=True, reporter=rec)
+    task = "thumbnail features"
+    assert ("start", task, 13) in rec.events
+    steps = [e for e in rec.events if e[0] == "advance" and e[1] == task]
+    assert sum(e[2] for e in steps) == 13
+    assert all("img_s" in e[3] for e in steps) and steps[-1][3]["skipped"] == 1
+    assert any(e[0] == "note" and "Skipped 1 photo" in e[1] for e in rec.events)

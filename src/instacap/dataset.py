@@ -117,7 +117,8 @@ def build(
     if result.skipped:
         reasons = ", ".join(f"{n} {why}" for why, n in result.skipped.most_common())
         reporter.note(
-            f"Skipped {sum(result.skipped.values())} photos that cannot be read ({reasons})."
+            f"Skipped {_plural(sum(result.skipped.values()), 'photo')} that cannot be read "
+            f"({reasons}); their posts are left out."
         )
     if len(kept) < 2:
         raise NotReady(
@@ -259,6 +260,10 @@ def _encode(
             stats["unk"] += row.count(UNK)
         stats["truncated"] += len(row) == max_len and row[-1] != EOS
     return ids
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" + ("" if n == 1 else "s")
 
 
 def _post_record(p: Post) -> dict[str, Any]:
