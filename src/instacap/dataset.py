@@ -131,15 +131,11 @@ def build(
     val = [pr for pr, v in zip(kept, is_val, strict=True) if v]
     vocab = build_vocab((p.caption for p, _ in train), config.min_count)
 
-    paths.ensure_dir(folder)
-    (folder / DATASET_FILE).unlink(missing_ok=True)  # until rewritten, the folder is "not built"
     stats: Counter[str] = Counter()
-    for part, items in (("train", train), ("val", val)):
-        ids = _encode(vocab, [p.caption for p, _ in items], config.max_len, stats, part)
-        _save_npy(folder / f"{part}_ids.npy", ids)
-        _save_npy(folder / f"{part}_rows.npy", np.array([r for _, r in items], np.int64))
-        write_atomic(folder / f"{part}.json", _json([_post_record(p) for p, _ in items]))
-
+    ids = {
+        part: _encode(vocab, [p.caption for p, _ in items], config.max_len, stats, part)
+        for part, items in (("train", train), ("val", val))
+    }
     rows = 1 + max(r for _, r in kept) if encoder.dim else 0
     info = {
         "format": FORMAT,
@@ -169,8 +165,18 @@ def build(
         "config": asdict(config),
         "vocab": vocab.to_json(),
     }
-    write_atomic(folder / DATASET_FILE, _json(info))
-    return load(name)
+    paths.ensure_dir(folder)
+    # Two preps of the same data set take turns here: the last one's files win, never a mix.
+    with features.file_lock(folder / ".lock"):
+        (folder / DATASET_FILE).unlink(
+            missing_ok=True
+        )  # until rewritten, the folder is "not built"
+        for part, items in (("train", train), ("val", val)):
+            _save_npy(folder / f"{part}_ids.npy", ids[part])
+            _save_npy(folder / f"{part}_rows.npy", np.array([r for _, r in items], np.int64))
+            write_atomic(folder / f"{part}.json", _json([_post_record(p) for p, _ in items]))
+        write_atomic(folder / DATASET_FILE, _json(info))
+        return load(name)
 
 
 def fingerprint(posts: list[Post], encoder_key: str, config: PrepConfig) -> str:

@@ -352,7 +352,7 @@ class TorchEncoder(Encoder):
         super().__init__(spec, key)
         self.device = torch.device(device)
         model = _fuse_batchnorm(model.eval())
-        self.model = model.to(self.device, memory_format=torch.channels_last)
+        self.model = model.to(self.device).to(memory_format=torch.channels_last)
         mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1) * 255
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
         self._mean, self._std = mean, std

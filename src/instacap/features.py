@@ -23,7 +23,7 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -178,14 +178,8 @@ class FeatureStore:
             self._db.execute("BEGIN IMMEDIATE")
             self._db.executemany("INSERT INTO rows VALUES (?, ?)", list(new.items()))
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        with open(self._lock_path, "a+b") as fh:
-            _lock(fh)
-            try:
-                yield
-            finally:
-                _unlock(fh)
+    def _locked(self) -> AbstractContextManager[None]:
+        return file_lock(self._lock_path)
 
 
 def open_matrix(path: Path, rows: int, dim: int) -> np.ndarray:
@@ -293,7 +287,7 @@ def compute(
         # Fill rows of duplicates and of photos another process stored meanwhile.
         missing = [p for p, r in enumerate(result.rows) if r is None and digests[p]]
         if missing:
-            found = store.lookup([digests[p] for p in missing if digests[p]])
+            found = store.lookup([d for p in missing if (d := digests[p])])
             for p in missing:
                 result.rows[p] = found.get(digests[p] or "")
     result.seconds = time.perf_counter() - t0
@@ -316,8 +310,9 @@ def _run(
     # Workers decode small chunks so that both start at once and the first encoder batch is
     # ready early; the main process gathers chunks into encoder batches of `batch_size`.
     chunk = max(1, min(8, -(-batch_size // max(workers, 1))))
-    loader = DataLoader(
-        _Decode(encoder.size, todo_files, todo),
+    decode: Any = _Decode(encoder.size, todo_files, todo)  # a map-style dataset, duck-typed
+    loader: Any = DataLoader(
+        decode,
         batch_size=chunk,
         num_workers=workers,
         collate_fn=_collate,
@@ -371,6 +366,17 @@ def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
 
 
 # -- cross-platform file lock ------------------------------------------------------------------------
+
+
+@contextmanager
+def file_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created if needed) for the `with` block; waits for it."""
+    with open(path, "a+b") as fh:
+        _lock(fh)
+        try:
+            yield
+        finally:
+            _unlock(fh)
 
 
 def _lock(fh: IO[bytes]) -> None:
