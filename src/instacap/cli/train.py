@@ -14,7 +14,7 @@ from instacap.config import PRESETS, SampleConfig, TrainConfig
 _T = TrainConfig()
 _S = SampleConfig()
 DEMO_POSTS = 640
-DEMO_EPOCHS = 25
+DEMO_EPOCHS = 30
 DEMO_SHOW = 4  # held-out photos shown at the end of the demo
 
 

@@ -1,0 +1,81 @@
+"""Training speed: the default recipe against `--preset original`, same data, same wall clock.
+
+Both train on the demo data set (thumbnail features) for the same budget of pure training time;
+then each one's validation bits per character is measured. Prints one JSON line per preset and
+one with the ratios. Run: .venv/bin/python bench/train.py [--budget 60] [--posts 640]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+import time
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--budget", type=float, default=60.0, help="training seconds per preset")
+    parser.add_argument("--posts", type=int, default=640)
+    args = parser.parse_args()
+    os.environ.setdefault("INSTACAP_HOME", tempfile.mkdtemp(prefix="instacap-bench-"))
+
+    import torch
+
+    from instacap import dataset, demo, runtime, training
+    from instacap.config import ORIGINAL_MODEL, ORIGINAL_TRAIN, ModelConfig, PrepConfig, TrainConfig
+    from instacap.model import CaptionModel
+    from instacap.progress import SILENT
+
+    runtime.tune_allocator()
+    demo.ensure(n=args.posts)
+    ds = dataset.build(PrepConfig(encoder="thumbnail", min_count=5, workers=0), demo=True)
+    results = {}
+    for preset, model_cfg, train_cfg in (
+        ("default", ModelConfig(), TrainConfig(device="cpu")),
+        ("original", ORIGINAL_MODEL, ORIGINAL_TRAIN),
+    ):
+        torch.set_num_threads(train_cfg.threads or runtime.cpu_threads())
+        runtime.seed_everything(0)
+        model = CaptionModel(model_cfg, ds.vocab.size, ds.feature_dim)
+        opt = torch.optim.AdamW(
+            model.parameters(), lr=train_cfg.lr, weight_decay=train_cfg.weight_decay
+        )
+        trainer = training._Trainer(ds, model, opt, train_cfg, torch.device("cpu"), SILENT)
+        spent, captions, epoch = 0.0, 0, 0
+        while spent < args.budget:
+            for idx in training.epoch_batches(
+                trainer.train.lengths, train_cfg.batch_size, train_cfg.bucket, 0, epoch
+            ):
+                t0 = time.perf_counter()
+                trainer._step(idx)
+                spent += time.perf_counter() - t0
+                captions += len(idx)
+                if spent >= args.budget:
+                    break
+            epoch += 1
+        bpc = trainer.validate() / math.log(2)
+        results[preset] = {
+            "bench": "train",
+            "preset": preset,
+            "captions_per_s": round(captions / spent, 1),
+            "val_bpc": round(bpc, 4),
+            "seconds": round(spent, 1),
+            "epochs": round(captions / len(ds.train), 2),
+            "threads": torch.get_num_threads(),
+        }
+        print(json.dumps(results[preset]), flush=True)
+    d, o = results["default"], results["original"]
+    print(json.dumps({
+        "bench": "train",
+        "speedup": round(d["captions_per_s"] / o["captions_per_s"], 2),
+        "bpc_default": d["val_bpc"],
+        "bpc_original": o["val_bpc"],
+        "bpc_equal_or_better": d["val_bpc"] <= o["val_bpc"],
+    }))  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
