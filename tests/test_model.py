@@ -66,7 +66,7 @@ def test_tiny_model_overfits_a_handful_of_captions(arch):
         opt.zero_grad()
         loss.backward()
         opt.step()
-    assert float(loss) < 0.05
+    assert loss.item() < 0.05
 
 
 @pytest.mark.parametrize("arch", ARCHS)

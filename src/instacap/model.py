@@ -133,9 +133,9 @@ def _lstm_cell(lstm: nn.LSTM, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, 
     Written out because the fused kernel costs ~1 ms of setup per call on CPU, far more than
     the arithmetic of one step; this is 2 matrix products.
     """
-    gates = F.linear(x, lstm.weight_ih_l0, lstm.bias_ih_l0) + F.linear(
-        h, lstm.weight_hh_l0, lstm.bias_hh_l0
-    )  # [B, 4H], PyTorch's gate order: input, forget, cell, output
+    w_ih, w_hh, b_ih, b_hh = lstm.all_weights[0]  # layer 0
+    gates = F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)  # [B, 4H]
+    # PyTorch's gate order: input, forget, cell, output.
     i, f, g, o = gates.chunk(4, dim=-1)
     c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
     h = torch.sigmoid(o) * torch.tanh(c)

@@ -149,25 +149,27 @@ def _decode(
     next_logits: StepFn,
     draws: Tensor,
 ) -> list[Caption]:
-    B, device = feats.shape[0], feats.device
-    prefix = torch.full((B, 1), BOS, dtype=torch.long, device=device)  # [B, t]
+    B, device, L = feats.shape[0], feats.device, config.max_len
+    ids = torch.full((B, L), PAD, dtype=torch.long, device=device)  # [B, L], filled step by step
+    ids[:, 0] = BOS
+    draws = draws.to(device)
     done = torch.zeros(B, dtype=torch.bool, device=device)  # [B]
     ended = torch.zeros(B, dtype=torch.bool, device=device)
     run = torch.zeros(B, dtype=torch.long, device=device)  # length of the current token run
     logps: list[Tensor] = []  # each [B]: log p of the chosen token at temperature 1
-    for t in range(config.max_len - 1):  # BOS already uses one of max_len tokens
-        logits = next_logits(feats, prefix).float()  # [B, V]
-        choice = _sample(logits, prefix[:, -1], run, config, draws[:, t].to(device))  # [B]
-        choice = torch.where(done, torch.full_like(choice, PAD), choice)
+    for t in range(L - 1):  # BOS already uses one of max_len tokens
+        logits = next_logits(feats, ids[:, : t + 1]).float()  # [B, V]
+        choice = _sample(logits, ids[:, t], run, config, draws[:, t])  # [B]
+        choice = choice.masked_fill(done, PAD)
         logps.append(torch.log_softmax(logits, -1).gather(1, choice[:, None])[:, 0])
-        run = torch.where(choice == prefix[:, -1], run + 1, torch.ones_like(run))
-        prefix = torch.cat([prefix, choice[:, None]], dim=1)
+        run = torch.where(choice == ids[:, t], run + 1, torch.ones_like(run))
+        ids[:, t + 1] = choice
         ended |= (choice == EOS) & ~done
         done |= choice == EOS
-        if bool(done.all()):
+        if t % 4 == 3 and bool(done.all()):  # checking costs a sync: every 4th step is enough
             break
     logp = torch.stack(logps, dim=1).cpu()  # [B, t]
-    ids = prefix[:, 1:].cpu()  # [B, t]
+    ids = ids[:, 1 : len(logps) + 1].cpu()  # [B, t]
     return [_caption(vocab, ids[b], logp[b], bool(ended[b])) for b in range(B)]
 
 
@@ -179,8 +181,11 @@ def _sample(logits: Tensor, last: Tensor, run: Tensor, config: SampleConfig, u: 
         # A token that already ran max_repeat times in a row may not continue the run: no caption
         # collapses into one character repeated to the length cap.
         blocked = run >= config.max_repeat  # [B]
-        rows = blocked.nonzero()[:, 0]
-        logits[rows, last[rows]] = -math.inf
+        logits.scatter_(
+            1,
+            last[:, None],
+            torch.where(blocked[:, None], -math.inf, logits.gather(1, last[:, None])),
+        )
     if config.temperature == 0:
         return logits.argmax(-1)
     probs = torch.softmax(logits / config.temperature, dim=-1)  # [B, V]

@@ -292,7 +292,9 @@ class _Tensors:
             return self.feats[torch.from_numpy(idx)]
         return torch.from_numpy(self.split.features(idx).astype(np.float32))  # [B, D]
 
-    def batch(self, idx: np.ndarray, trim: bool, device: torch.device):  # type: ignore[no-untyped-def]
+    def batch(
+        self, idx: np.ndarray, trim: bool, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         ids = self.ids[torch.from_numpy(idx)]  # [B, L]
         if trim:
             ids = ids[:, : int(self.lengths[idx].max())]  # [B, T+1]: no all-padding columns

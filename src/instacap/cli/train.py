@@ -76,9 +76,7 @@ def train(
 ) -> None:
     """Train a caption model on a prepared data set; the best epoch is kept as the run's model.
 
-    Each epoch shows loss, bits per character (bpc, lower is better) and captions/s, then one
-    coloured sample caption for a fixed validation photo. Ctrl-C saves where it stopped:
-    `instacap train --resume` continues exactly.
+    Each epoch shows loss, bits per character (bpc, lower is better) and captions/s, then one coloured sample caption for a fixed validation photo. Ctrl-C saves where it stopped: `instacap train --resume` continues exactly.
 
     Examples: instacap train --epochs 30 · instacap train --data demo --name mine · instacap train --resume
     """
@@ -196,9 +194,7 @@ def caption(
 ) -> None:
     """Write captions for photos with a trained run, best (likeliest) first, coloured.
 
-    Hashtags, mentions, emoji and URLs get their own colours; characters the model was unsure of
-    are shaded. Defaults (temperature 0.7, top-p 0.9) favour captions that stay on the photo;
-    raise --temperature for wilder ones.
+    Hashtags, mentions, emoji and URLs get their own colours; characters the model was unsure of are shaded. Defaults (temperature 0.7, top-p 0.9) favour captions that stay on the photo; raise --temperature for wilder ones.
 
     Examples: instacap caption photo.jpg · instacap caption *.jpg --n 3 --seed 1 --json
     """
@@ -251,8 +247,7 @@ def demo(
 ) -> None:
     """Try everything offline in about a minute and a half: synthetic posts → prep → train → caption.
 
-    The demo posts (drawn photos, made-up captions from fictional accounts) live in their own store
-    and never touch your own posts. The model is saved as the run `demo`.
+    The demo posts (drawn photos, made-up captions from fictional accounts) live in their own store and never touch your own posts. The model is saved as the run `demo`.
     """
     import numpy as np
     from rich.text import Text
