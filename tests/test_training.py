@@ -68,8 +68,9 @@ def test_loss_starts_near_log_vocab_and_falls(tiny):
 
 def test_interrupted_run_resumes_bit_for_bit(tiny):
     straight = training.fit(tiny, SMALL, FAST, name="straight")
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt) as stop:
         training.fit(tiny, SMALL, FAST, name="cut", reporter=_StopAfter(5))  # inside epoch 2
+    assert stop.value.name == "cut"
     resumed = training.fit(tiny, SMALL, FAST, name="cut", resume=True)
     a = torch.load(straight.path / "last.pt", weights_only=True)["model"]
     b = torch.load(resumed.path / "last.pt", weights_only=True)["model"]

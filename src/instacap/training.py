@@ -74,6 +74,14 @@ class FitResult:
     stopped_early: bool
 
 
+class Interrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C after saving last.pt; `name` is the run to resume."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
 @dataclass
 class _Position:
     """Where training stands; everything in last.pt besides weights and optimiser."""
@@ -167,7 +175,7 @@ def fit(
                     raise KeyboardInterrupt
         except KeyboardInterrupt:
             _save_last(path / LAST_FILE, model, opt, pos)
-            raise
+            raise Interrupted(name) from None
     meta["metrics"]["stopped_early"] = stopped_early
     checkpoint.write_json(path / META_FILE, meta)
     return FitResult(

@@ -133,9 +133,11 @@ def _fit(ds: Any, model_cfg: Any, train_cfg: Any, name: str | None, resume: bool
                 ds, model_cfg, train_cfg, name=name, resume=resume, overwrite=overwrite,
                 preset=preset, reporter=reporter, on_epoch=on_epoch,
             )  # fmt: skip
-        except KeyboardInterrupt:
-            pass
-    render.warn("Interrupted: progress is saved in last.pt; `instacap train --resume` continues.")
+        except training.Interrupted as stop:
+            name = stop.name
+    render.warn(
+        f"Interrupted: progress is saved; `instacap train --name {name} --resume` continues."
+    )
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
