@@ -159,3 +159,13 @@ def test_progress_reports_images_per_second_and_skips():
     assert sum(e[2] for e in steps) == 13
     assert all("img_s" in e[3] for e in steps) and steps[-1][3]["skipped"] == 1
     assert any(e[0] == "note" and "Skipped 1 photo" in e[1] for e in rec.events)
+
+
+def test_cli_prep_offline_default_encoder_names_the_weights_file(monkeypatch, tmp_path):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    _demo_store(4)
+    res = CliRunner().invoke(app, ["prep", "--demo"])
+    assert res.exit_code == 1
+    text = " ".join(res.output.split())
+    assert "resnet50-11ad3fa6.pth" in text and "--encoder thumbnail" in text
+    assert not (tmp_path / "torch" / "hub" / "checkpoints" / "resnet50-11ad3fa6.pth").exists()
