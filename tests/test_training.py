@@ -113,4 +113,7 @@ def test_empty_splits_are_one_sentence(tiny):
     }, matrix=tiny.val.matrix))  # fmt: skip
     with pytest.raises(NotReady, match="no validation captions"):
         training.fit(empty_val, SMALL, FAST, name="nope")
+    empty_train = dataclasses.replace(tiny, train=empty_val.val)
+    with pytest.raises(NotReady, match="no training captions"):
+        training.fit(empty_train, SMALL, FAST, name="nope")
     assert not (checkpoint.run_dir("nope")).exists()

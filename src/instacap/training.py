@@ -82,6 +82,10 @@ class Interrupted(KeyboardInterrupt):
         self.name = name
 
 
+class _HardStop(KeyboardInterrupt):
+    """A second Ctrl-C, possibly in the middle of an optimiser step."""
+
+
 @dataclass
 class _Position:
     """Where training stands; everything in last.pt besides weights and optimiser."""
@@ -173,6 +177,8 @@ def fit(
                     break
                 if interrupted():
                     raise KeyboardInterrupt
+        except _HardStop:
+            raise Interrupted(name) from None  # mid-step: keep the last.pt of the last epoch
         except KeyboardInterrupt:
             _save_last(path / LAST_FILE, model, opt, pos)
             raise Interrupted(name) from None
@@ -435,8 +441,8 @@ def _sigint_flag() -> Iterator[Callable[[], bool]]:
         return
 
     def handler(signum: int, frame: Any) -> None:
-        if hit.is_set():  # a second Ctrl-C: stop right now
-            raise KeyboardInterrupt
+        if hit.is_set():  # a second Ctrl-C: stop right now, without saving a half-done step
+            raise _HardStop
         hit.set()
 
     previous = signal.signal(signal.SIGINT, handler)
