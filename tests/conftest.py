@@ -27,3 +27,14 @@ def instacap_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
     return home
+
+
+@pytest.fixture
+def one_torch_thread():
+    """Tiny matrices: extra threads only spin (and the test machine is shared)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -13,13 +13,7 @@ from instacap.model import ARCHS, CaptionModel
 V, D = 40, 12
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny matrices: extra threads only spin (and the test machine is shared).
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _batch(b: int = 4, t: int = 9, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -23,8 +23,8 @@ import torch
 from instacap import __version__, paths
 from instacap.config import ModelConfig
 from instacap.errors import CheckpointError, InputError, NotReady
+from instacap.files import write_atomic
 from instacap.model import CaptionModel
-from instacap.posts import write_atomic
 from instacap.tokenizer import Vocab
 
 FORMAT = 1  # bump when meta.json or the state layout changes incompatibly

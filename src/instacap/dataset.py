@@ -28,7 +28,8 @@ import numpy as np
 from instacap import encoders, paths
 from instacap.config import PrepConfig
 from instacap.errors import CacheError, InputError, NotReady
-from instacap.posts import Post, PostStore, write_atomic
+from instacap.files import file_lock, write_atomic
+from instacap.posts import Post, PostStore
 from instacap.progress import SILENT, Reporter
 from instacap.tokenizer import EOS, PAD, UNK, Vocab, build_vocab
 
@@ -167,7 +168,7 @@ def build(
     }
     paths.ensure_dir(folder)
     # Two preps of the same data set take turns here: the last one's files win, never a mix.
-    with features.file_lock(folder / ".lock"):
+    with file_lock(folder / ".lock"):
         (folder / DATASET_FILE).unlink(
             missing_ok=True
         )  # until rewritten, the folder is "not built"

@@ -15,7 +15,7 @@ Preprocessing is split in two so that prep can run the first half in DataLoader 
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 from collections.abc import Callable
@@ -29,6 +29,7 @@ from PIL import Image, ImageOps
 
 from instacap import images, paths
 from instacap.errors import InputError, WeightsUnavailable
+from instacap.files import sha256_of, write_atomic
 from instacap.progress import SILENT, Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -219,7 +220,7 @@ def key_for(name: str, weights: Path | None = None, pretrained: bool = True) -> 
         path = Path(weights).expanduser()
         if not path.is_file():
             raise InputError(f"The weights file {path} does not exist; check the path.")
-        return f"{s.name}-{_sha256(path)[:8]}"
+        return f"{s.name}-{sha256_of(path)[:8]}"
     return s.name if pretrained else f"{s.name}-random"
 
 
@@ -473,19 +474,16 @@ def _verify_hash(cached: Path, prefix: str, url: str) -> None:
         seen = {}
     if seen.get(str(cached)) == stamp:
         return
-    if not _sha256(cached).startswith(prefix):
+    if not sha256_of(cached).startswith(prefix):
         raise WeightsUnavailable(
             f"The cached weights file {cached} is damaged or was changed (its SHA-256 does not start "
             f"with {prefix}, as torchvision publishes); delete it and rerun to download it again, "
             f"or place a fresh copy of {url} there."
         )
     seen[str(cached)] = stamp
-    try:
-        from instacap.posts import write_atomic
-
+    # Only a cache of the check: when it cannot be written, the check is redone next time.
+    with contextlib.suppress(OSError):
         write_atomic(paths.ensure_dir(seen_file.parent) / seen_file.name, json.dumps(seen).encode())
-    except OSError:
-        pass  # only a cache of the check; it is redone next time
 
 
 def _load_file(path: Path, s: Spec) -> dict[str, Any]:
@@ -533,14 +531,6 @@ def _check_shapes(
             f"{where} has layers torchvision's {s.builder} does not ({extra[0]}, ...): "
             "it holds the weights of another model."
         )
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _short(exc: BaseException) -> str:

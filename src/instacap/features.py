@@ -15,7 +15,6 @@ appending. So an interrupted prep keeps every finished batch and never records a
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sqlite3
@@ -23,17 +22,17 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import numpy as np
 
 from instacap import images, paths
 from instacap.encoders import Encoder, fit
 from instacap.errors import BadImage, CacheError
-from instacap.posts import write_atomic
+from instacap.files import file_lock, sha256_of, write_atomic
 from instacap.progress import SILENT, Reporter
 
 SCHEMA = """
@@ -137,7 +136,7 @@ class FeatureStore:
         ).fetchone()
         if row:
             return str(row[0])
-        digest = file_hash(path)
+        digest = sha256_of(path)
         self._db.execute(
             "INSERT OR REPLACE INTO files VALUES (?,?,?,?)",
             (str(path), st.st_size, st.st_mtime_ns, digest),
@@ -193,14 +192,6 @@ def open_matrix(path: Path, rows: int, dim: int) -> np.ndarray:
             "delete its folder and rerun `instacap prep`."
         )
     return np.memmap(path, dtype=np.float16, mode="r", shape=(rows, dim))
-
-
-def file_hash(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # -- computing -------------------------------------------------------------------------------------
@@ -363,45 +354,3 @@ def _mp_context() -> str | None:
 def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
     for i in range(0, len(items), n):
         yield items[i : i + n]
-
-
-# -- cross-platform file lock ------------------------------------------------------------------------
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock on `path` (created if needed) for the `with` block; waits for it."""
-    with open(path, "a+b") as fh:
-        _lock(fh)
-        try:
-            yield
-        finally:
-            _unlock(fh)
-
-
-def _lock(fh: IO[bytes]) -> None:
-    if sys.platform == "win32":  # pragma: no cover
-        import msvcrt
-
-        fh.seek(0)
-        while True:
-            try:
-                msvcrt.locking(fh.fileno(), msvcrt.LK_LOCK, 1)
-                return
-            except OSError:
-                continue
-    import fcntl
-
-    fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-
-
-def _unlock(fh: IO[bytes]) -> None:
-    if sys.platform == "win32":  # pragma: no cover
-        import msvcrt
-
-        fh.seek(0)
-        msvcrt.locking(fh.fileno(), msvcrt.LK_UNLCK, 1)
-        return
-    import fcntl
-
-    fcntl.flock(fh.fileno(), fcntl.LOCK_UN)

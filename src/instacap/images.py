@@ -36,7 +36,7 @@ def open_rgb(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
         with warnings.catch_warnings():
             # Pillow warns below its own bomb limit; we decide with MAX_PIXELS instead.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(path)
+            img: Image.Image = Image.open(path)
             if img.width * img.height > MAX_PIXELS:
                 raise BadImage(
                     f"{path} is {img.width}x{img.height} pixels, too large to be a photo "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,6 +17,7 @@ from pathlib import Path
 
 from instacap import paths
 from instacap.errors import CacheError
+from instacap.files import write_atomic
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (
@@ -176,21 +176,6 @@ class PostStore:
         for dirpath, _, files in os.walk(self.root / "posts"):
             total += sum((Path(dirpath) / f).stat().st_size for f in files)
         return total
-
-
-def write_atomic(dest: Path, data: bytes) -> None:
-    """Write `data` to `dest` so that `dest` is either absent or complete: temp file, fsync, rename."""
-    paths.ensure_dir(dest.parent)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _iso(when: datetime | None) -> str | None:

@@ -65,8 +65,10 @@ class RichReporter:
     def advance(self, task: str, n: int = 1, **info: Any) -> None:
         if task not in self._tasks:
             self.start(task)
-        fields = {"info": _fmt(info)} if info else {}
-        self._progress.update(self._tasks[task], advance=n, **fields)
+        if info:
+            self._progress.update(self._tasks[task], advance=n, info=_fmt(info))
+        else:
+            self._progress.update(self._tasks[task], advance=n)
 
     def note(self, text: str) -> None:
         self._progress.console.print(text, markup=False, highlight=False)

@@ -44,9 +44,12 @@ class _Group(TyperGroup):
         except (OSError, sqlite3.Error) as exc:
             if _debug(ctx):
                 raise
-            where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+            # OSError's own text repeats errno; its strerror plus the file name reads better.
+            what = getattr(exc, "strerror", None) or str(exc)
+            filename = getattr(exc, "filename", None)
+            where = f": {filename}" if filename else ""
             render.error(
-                f"{exc}{where}. Check the path, permissions and free disk space; --debug shows details."
+                f"{what}{where}. Check the path, permissions and free disk space; --debug shows details."
             )
             raise typer.Exit(EXIT_ERROR) from None
 
