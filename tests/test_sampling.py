@@ -105,3 +105,29 @@ def test_repetition_guard_stops_one_character_loops(model_vocab):
 def test_bad_settings_are_one_sentence(overrides, message):
     with pytest.raises(InputError, match=message):
         sample_config(**overrides)
+
+
+def test_captioner_encodes_photos_with_the_weights_the_run_was_prepared_with(
+    model_vocab, monkeypatch, tmp_path
+):
+    """A run prepared with `prep --weights FILE` must caption with that file, not the download."""
+    from types import SimpleNamespace
+
+    from instacap import encoders
+    from instacap.sampling import Captioner
+
+    asked = {}
+
+    def fake_get(name, weights=None, device="cpu", **kw):
+        asked.update(name=name, weights=weights)
+        return SimpleNamespace(name=name, dim=D)
+
+    monkeypatch.setattr(encoders, "get", fake_get)
+    model, vocab = model_vocab
+    weights = tmp_path / "resnet50-mine.pth"
+    run = SimpleNamespace(
+        name="r", model=model, vocab=vocab, encoder="resnet50",
+        meta={"encoder_weights": str(weights)},
+    )  # fmt: skip
+    Captioner(run).encoder  # noqa: B018  (the property builds the encoder)
+    assert asked == {"name": "resnet50", "weights": weights}

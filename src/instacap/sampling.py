@@ -242,7 +242,10 @@ class Captioner:
         if self._encoder is None:
             from instacap import encoders
 
-            self._encoder = encoders.get(self.run.encoder, device=self.device)
+            weights = self.run.meta.get("encoder_weights")  # set when prep used --weights FILE
+            self._encoder = encoders.get(
+                self.run.encoder, weights=Path(weights) if weights else None, device=self.device
+            )
         return self._encoder
 
     def features(self, photos: Sequence[str | Path]) -> np.ndarray:

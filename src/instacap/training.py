@@ -403,6 +403,8 @@ def _meta(name: str, dataset: Any, model_config: ModelConfig, train_config: Trai
         "model_config": asdict(model_config),
         "train_config": asdict(train_config),
         "encoder": dataset.encoder,
+        # A `prep --weights FILE` data set: captions must be encoded with the same weights.
+        "encoder_weights": dataset.info.get("weights"),
         "feature_dim": int(dataset.feature_dim),
         "vocab": dataset.vocab.to_json(),
         "dataset": {
