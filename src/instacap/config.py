@@ -66,9 +66,8 @@ PRESETS = ("default", "original")
 @dataclass(frozen=True)
 class SampleConfig:
     n: int = 5  # captions per photo
-    temperature: float = (
-        0.7  # < 1 sharpens the distribution: fewer misspellings, stays on the photo
-    )
+    # < 1 sharpens the distribution: fewer misspellings, stays on the photo.
+    temperature: float = 0.7
     top_k: int = 0  # 0 = off
     top_p: float = 0.9  # nucleus: drop the unlikely tail that produces garbage characters
     max_len: int = 150  # tokens per caption including BOS and EOS (the training cap)
@@ -81,9 +80,8 @@ class EvalConfig:
     n: int = 3  # captions generated per validation photo for the generated-text metrics
     candidates: int = 100  # retrieval@1 pool: the true caption and 99 others (chance 1%)
     retrieval_photos: int = 200  # photos whose pool is scored (a seeded subset when there are more)
-    max_photos: int = (
-        500  # validation photos measured (a seeded subset when there are more); 0 = all
-    )
+    # Validation photos measured (a seeded subset when there are more); 0 = all.
+    max_photos: int = 500
     batch_size: int = 256  # captions per forward pass when scoring
     seed: int = 0
     # CPU threads for scoring and sampling; 0 = all cores (idle 2-core machine: demo eval 2.1-2.7 s

@@ -11,7 +11,10 @@ The default adds two things the original lacked (docs/model.md has the measureme
   they are added, so neither branch overpowers the other whatever the encoder's scale (the
   original fixed this by hand with `image_weight`);
 - `merge-init`: the LSTM's initial state is computed from the image, so the text branch knows the
-  photo from the first character and keeps writing about it.
+  photo from the first character;
+- `merge-inject` (the default): merge-init, and the image branch is also appended to the LSTM's
+  input at every step, so the words themselves keep being chosen knowing the photo. This is what
+  lifts scene accuracy from ~67% (merge) to ~98% on the demo data (docs/quality.md).
 """
 
 from __future__ import annotations
