@@ -1,6 +1,6 @@
 """Benchmark: instacap's prep image pipeline vs the plain way, same encoder, same JPEGs, same run.
 
-    .venv/bin/python bench/prep.py --encoder vgg16 --images 32
+    .venv/bin/python bench/prep.py --encoder vgg16 --images 64
 
 Prints one JSON line per figure:
 - `plain`: PIL full decode + resize, one image per float32 forward, contiguous tensors (what a
@@ -82,7 +82,7 @@ def batched(encoder: object, files: list[Path], batch_size: int) -> float:
     return len(files) / (time.perf_counter() - t0)
 
 
-def pipeline(encoder: object, files: list[Path], batch_size: int, workers: int) -> float:
+def pipeline(encoder: object, files: list[Path], batch_size: int, workers: int | None) -> float:
     from instacap import features
 
     with tempfile.TemporaryDirectory() as home:
@@ -107,10 +107,12 @@ def bf16_agreement(encoder: object, files: list[Path]) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--encoder", default="vgg16")
-    ap.add_argument("--images", type=int, default=32)
+    ap.add_argument(
+        "--images", type=int, default=64, help="two batches at least: decoding can overlap"
+    )
     ap.add_argument("--size", type=int, default=1080)
     ap.add_argument("--batch-size", type=int, default=32)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=None, help="default: the encoder's choice")
     ap.add_argument("--pretrained", action="store_true", help="use the cached pretrained weights")
     ap.add_argument("--rounds", type=int, default=2, help="interleaved measurement rounds")
     ap.add_argument("--skip-bf16", action="store_true", help="skip the bf16 agreement check")
@@ -167,7 +169,7 @@ def main() -> None:
             instacap_vs_batched=round(best["instacap"] / best["batched"], 3),
             median_instacap_vs_plain=round(median["instacap"] / median["plain"], 3),
             median_instacap_vs_batched=round(median["instacap"] / median["batched"], 3),
-            workers=args.workers,
+            workers=encoder.decode_workers() if args.workers is None else args.workers,
             load_avg_before=round(load_before, 2),
             load_avg_after=round(os.getloadavg()[0], 2),
             **common,

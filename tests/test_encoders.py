@@ -214,3 +214,10 @@ def test_bfloat16_only_when_close_to_float32(tiny, tmp_path, monkeypatch):
     feats = enc.encode_images(_images(2))
     assert enc.precision == "fp32" and enc.cosine < encoders.MIN_BF16_COSINE
     assert enc.info()["bf16_cosine"] == enc.cosine and feats.dtype == np.float32
+
+
+def test_decoding_processes_only_where_they_help(tiny, tmp_path):
+    """A CNN on the CPU decodes inline (workers would steal its cores); thumbnail decodes in 2."""
+    torch.save(_random_state(seed=1), tmp_path / "a.pt")
+    assert encoders.get("tiny", weights=tmp_path / "a.pt").decode_workers() == 0
+    assert encoders.get("thumbnail").decode_workers() == 2

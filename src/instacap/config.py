@@ -24,7 +24,9 @@ class PrepConfig:
     val_share: float = 0.1
     seed: int = 0
     batch_size: int = 32
-    workers: int = 2  # image-decoding processes that overlap with the encoder
+    # Image-decoding processes beside the encoder; None = the encoder's choice (0 for a CNN on
+    # the CPU, whose threads already use every core; 2 otherwise). See docs/prep.md.
+    workers: int | None = None
 
 
 @dataclass(frozen=True)

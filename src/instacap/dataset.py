@@ -207,7 +207,7 @@ def _check_config(config: PrepConfig) -> None:
         raise InputError(f"--min-count {config.min_count} must be at least 1.")
     if not 0.0 < config.val_share < 1.0:
         raise InputError(f"--val-share {config.val_share} must be between 0 and 1 (e.g. 0.1).")
-    if config.batch_size < 1 or config.workers < 0:
+    if config.batch_size < 1 or (config.workers is not None and config.workers < 0):
         raise InputError("--batch-size must be at least 1 and --workers at least 0.")
 
 

@@ -172,6 +172,14 @@ class Encoder:
         """uint8 [B, size, size, 3] -> float32 [B, dim]."""
         raise NotImplementedError
 
+    def decode_workers(self) -> int:
+        """Decoding processes worth running beside this encoder (`prep --workers` default).
+
+        A light encoder waits on JPEG decoding, so two processes decode in parallel (thumbnail on
+        1080 px photos, 2 cores: 200 images/s vs 135 inline).
+        """
+        return 2
+
     def encode_images(self, imgs: list[Image.Image]) -> np.ndarray:
         """Features of decoded RGB images: float32 [n, dim]."""
         if self.dim == 0 or not imgs:
@@ -358,6 +366,13 @@ class TorchEncoder(Encoder):
         std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1) * 255
         self._mean, self._std = mean, std
         self._calibrated = False
+
+    def decode_workers(self) -> int:
+        # A CNN on the CPU already uses every core; decoding inline costs it ~2% (reduced-size
+        # JPEG decoding), while decoding processes steal cores from its threads, which then wait
+        # for each other (vgg16, 2 cores: 4.1 images/s inline, 3.3 with 1 or 2 workers). A GPU
+        # leaves the CPU free to decode ahead.
+        return 2 if self.device.type == "cuda" else 0
 
     def _bf16_possible(self) -> bool:
         import torch

@@ -225,7 +225,7 @@ def compute(
     encoder: Encoder,
     files: Sequence[Path],
     batch_size: int = 32,
-    workers: int = 2,
+    workers: int | None = None,
     reporter: Reporter = SILENT,
 ) -> Result:
     """Features for `files` (rows in the encoder's store), computing only images not stored yet.
@@ -234,6 +234,8 @@ def compute(
     each finished batch is stored before the next starts, so memory does not grow with `files`.
     """
     result = Result(rows=[None] * len(files))
+    if workers is None:
+        workers = encoder.decode_workers()
     if encoder.dim == 0:
         result.rows = [0] * len(files)
         return result

@@ -58,7 +58,13 @@ def prep(
         int, typer.Option("--batch-size", help="Photos per encoder forward pass.")
     ] = _D.batch_size,
     workers: Annotated[
-        int, typer.Option("--workers", help="Decoding processes running beside the encoder.")
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Decoding processes beside the encoder [default: 0 for a CNN on the CPU, "
+            "which already uses every core; 2 for thumbnail or with CUDA].",
+            show_default=False,
+        ),
     ] = _D.workers,
     device: Annotated[
         str, typer.Option("--device", help="auto, cpu or cuda (for the encoder).")
