@@ -573,6 +573,23 @@ def test_login_saves_a_private_session_and_reuses_it(ig: FakeInstagram, clock: F
         assert again.username == "me"
 
 
+def test_unreadable_saved_session_is_replaced_by_a_private_one(
+    ig: FakeInstagram, clock: FakeClock
+) -> None:
+    ig.logins["me"] = "pw"
+    with PostStore.open() as store:
+        scraper = instagram.Scraper(store, ScrapeConfig(delay=0), clock=clock, sleep=clock.sleep)
+        old = scraper.session_file("me")
+        old.parent.mkdir(parents=True, exist_ok=True)
+        old.write_text("not json")
+        old.chmod(0o644)
+        assert scraper.login("me", lambda u: "pw", lambda: "") == "password"
+        scraper.close()
+    assert stat.S_IMODE(old.stat().st_mode) == 0o600
+    assert "SECRET-me" in old.read_text()
+    assert [p.name for p in old.parent.iterdir()] == ["me.json"]  # no temporary file left
+
+
 def test_login_with_two_factor_code(ig: FakeInstagram, clock: FakeClock) -> None:
     ig.logins["me"] = "pw"
     ig.two_factor.add("me")

@@ -39,6 +39,7 @@ from instaloader import exceptions as ilx
 from instacap import paths
 from instacap.config import ScrapeConfig
 from instacap.errors import InputError, RateLimited, ScrapeError
+from instacap.files import write_atomic
 from instacap.posts import NewPost, PostStore
 from instacap.progress import SILENT, Reporter
 
@@ -546,19 +547,9 @@ class Scraper:
         dest = self.session_file(user)
         paths.ensure_dir(dest.parent)
         os.chmod(dest.parent, 0o700)
-        data = json.dumps(self.context.save_session()).encode()
-        tmp = dest.with_name(f".{dest.name}.part")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.chmod(tmp, 0o600)  # in case the file existed with wider permissions
-            os.replace(tmp, dest)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        # write_atomic's temporary file comes from mkstemp, always created 0600 and then renamed
+        # over any older session file, so the cookies are never readable by others.
+        write_atomic(dest, json.dumps(self.context.save_session()).encode())
         return dest
 
     def _load_saved_session(self, user: str) -> bool:
