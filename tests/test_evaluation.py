@@ -14,17 +14,10 @@ from instacap import evaluation as ev
 # ----------------------------------------------------------------------------- likelihood metrics
 
 
-def test_bpc_counts_masked_tokens_only():
-    # Two captions; every real target has p = 1/2 (1 bit); PAD positions hold garbage.
-    lp = np.array([[math.log(0.5), math.log(0.5), -99.0], [math.log(0.5), -99.0, -99.0]])
-    mask = np.array([[1, 1, 0], [1, 0, 0]], dtype=bool)
-    assert ev.bits_per_char(lp, mask) == pytest.approx(1.0)
-
-
 def test_bpc_of_certain_model_is_zero_and_uniform_is_log2_vocab():
-    mask = np.ones((3, 5), dtype=bool)
-    assert ev.bits_per_char(np.zeros((3, 5)), mask) == 0.0
-    assert ev.bits_per_char(np.full((3, 5), -math.log(64)), mask) == pytest.approx(6.0)
+    counts = np.array([5, 5, 5])
+    assert ev.bpc_from_totals(np.zeros(3), counts) == 0.0
+    assert ev.bpc_from_totals(counts * math.log(64), counts) == pytest.approx(6.0)
 
 
 def test_bpc_from_totals_weights_by_tokens():
@@ -41,21 +34,34 @@ def test_derangement_moves_every_photo_and_is_seeded(n):
     assert np.array_equal(perm, ev.derangement(n, seed=3))
 
 
-def test_image_gain_is_zero_for_a_scorer_that_ignores_the_photo():
+def test_eval_bpc_agrees_with_the_validation_bpc_training_reports():
+    # `instacap eval` scores captions one way (caption_nats), training validates another
+    # (model.token_nll): on the same model and captions both must give the same bpc.
+    import torch
+
+    from instacap.config import ModelConfig
+    from instacap.model import CaptionModel, token_nll
+
+    torch.manual_seed(0)
+    model = CaptionModel(ModelConfig(), vocab_size=30, feature_dim=6).eval()
     rng = np.random.default_rng(0)
-    lp = -rng.random((6, 4))  # per-token log-probs that depend on the caption only
-    mask = np.ones_like(lp, dtype=bool)
-    # With shuffled photos the scores do not change, so the gain is exactly zero.
-    assert ev.image_gain(ev.bits_per_char(lp, mask), ev.bits_per_char(lp, mask)) == 0.0
+    lengths = np.array([4, 9, 7, 12])
+    ids = np.zeros((4, 12), dtype=np.int64)
+    for i, n in enumerate(lengths):
+        ids[i, :n] = [BOS, *rng.integers(4, 30, n - 2), EOS]
+    feats = rng.standard_normal((4, 6)).astype(np.float32)
 
-
-def test_image_gain_of_a_scorer_sure_only_with_the_right_photo():
-    mask = np.ones((6, 4), dtype=bool)
-    # p = 1 with the right photo, p = 1/e with a wrong one: 1/ln 2 bits saved per token.
-    gain = ev.image_gain(
-        ev.bits_per_char(np.zeros((6, 4)), mask), ev.bits_per_char(-np.ones((6, 4)), mask)
-    )
-    assert gain == pytest.approx(1 / math.log(2))
+    bpc = ev.bpc_from_totals(ev.caption_nats(model, feats, ids, lengths), lengths - 1)
+    x = torch.from_numpy(ids)
+    with torch.no_grad():
+        logits, _ = model(torch.from_numpy(feats), x[:, :-1])
+        nll, count = token_nll(logits, x[:, 1:])
+    assert count == int((lengths - 1).sum())
+    assert bpc == pytest.approx(float(nll) / count / math.log(2), rel=1e-5)
+    # And the photo matters to this scorer: another photo gives another number.
+    assert ev.bpc_from_totals(
+        ev.caption_nats(model, feats[::-1].copy(), ids, lengths), lengths - 1
+    ) != pytest.approx(bpc)
 
 
 def _blocks(n=150, k=100):

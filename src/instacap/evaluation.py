@@ -26,20 +26,6 @@ LN2 = math.log(2.0)
 # ----------------------------------------------------------------------------- likelihood metrics
 
 
-def bits_per_char(logprobs: np.ndarray, mask: np.ndarray) -> float:
-    """Mean -log2 p over the real tokens.
-
-    `logprobs` [N, T] natural-log probabilities of each target token (targets = ids[:, 1:], so BOS
-    is never a target and EOS is); `mask` [N, T] true where the target is a real token, not PAD.
-    """
-    logprobs = np.asarray(logprobs, dtype=np.float64)
-    mask = np.asarray(mask, dtype=bool)
-    count = int(mask.sum())
-    if count == 0:
-        return float("nan")
-    return float(-(logprobs * mask).sum() / count / LN2)
-
-
 def bpc_from_totals(nats: np.ndarray, counts: np.ndarray) -> float:
     """Bits per character from per-caption totals: nats [N] summed -ln p, counts [N] tokens."""
     total = float(np.sum(counts))

@@ -19,8 +19,6 @@ The default adds two things the original lacked (docs/model.md has the measureme
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -155,12 +153,3 @@ def token_nll(logits: Tensor, targets: Tensor) -> tuple[Tensor, int]:
         logits.reshape(-1, logits.shape[-1]).float(), targets.reshape(-1), reduction="none"
     )
     return (nll * mask.reshape(-1)).sum(), int(mask.sum())
-
-
-def bits_per_char(nll_sum: float, tokens: int) -> float:
-    """Mean -log2 p per real token from a summed natural-log NLL."""
-    return nll_sum / max(tokens, 1) / math.log(2)
-
-
-def count_parameters(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())
