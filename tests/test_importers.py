@@ -217,6 +217,24 @@ def test_bad_metadata_is_skipped_with_reason(tmp_path, payload, why):
     assert why in result.problems[0] and "2024-01-01_10-00-00_UTC.json.xz" in result.problems[0]
 
 
+@pytest.mark.parametrize("which", ["txt", "json.xz"])
+def test_unreadable_caption_or_metadata_file_skips_only_that_post(tmp_path, which):
+    """A dangling link (or a file without read permission) must not stop the whole import."""
+    d = tmp_path / "natgeo"
+    jpeg(d / "2024-01-01_10-00-00_UTC.jpg")
+    (d / "2024-01-01_10-00-00_UTC.txt").write_text("first")
+    jpeg(d / "2024-01-02_10-00-00_UTC.jpg")
+    (d / "2024-01-02_10-00-00_UTC.txt").write_text("second")
+    (d / f"2024-01-02_10-00-00_UTC.{which}").unlink(missing_ok=True)
+    (d / f"2024-01-02_10-00-00_UTC.{which}").symlink_to(tmp_path / "gone")
+    jpeg(d / "2024-01-03_10-00-00_UTC.jpg")
+    (d / "2024-01-03_10-00-00_UTC.txt").write_text("third")
+    result, posts = do_import(d)
+    assert sorted(p.caption for p in posts.values()) == ["first", "third"]
+    assert result.skipped == {"unreadable": 1}
+    assert f"2024-01-02_10-00-00_UTC.{which}" in result.problems[0]
+
+
 @pytest.mark.parametrize(
     ("content", "reason"),
     [

@@ -64,6 +64,7 @@ HINTS = {
     "bad metadata": "the .json/.json.xz files are damaged; re-download those posts",
     "no photo": "the posts have metadata but no photo file",
     "bad row": "fix the listed rows of the table",
+    "unreadable": "check that the listed files exist and are readable",
 }
 
 
@@ -421,7 +422,7 @@ def _caption_of(cand: Candidate, node: dict[str, Any]) -> str:
     if cand.caption is not None:
         return cand.caption
     if cand.caption_file is not None:
-        return decode_text(_read_bytes(cand.caption_file))
+        return decode_text(_read_post_file(cand.caption_file))
     edges = (node.get("edge_media_to_caption") or {}).get("edges") or []
     if edges and isinstance(edges[0], dict):
         return str((edges[0].get("node") or {}).get("text") or "")
@@ -434,7 +435,7 @@ def _caption_of(cand: Candidate, node: dict[str, Any]) -> str:
 def _read_meta(path: Path) -> dict[str, Any]:
     """The post node of an instaloader (`{"node": ...}`) or instalooter (the node itself) dump."""
     try:
-        raw = _read_bytes(path)
+        raw = _read_post_file(path)
         data = json.loads(lzma.decompress(raw) if path.name.endswith(".xz") else raw)
     except lzma.LZMAError:
         raise _Skip("bad metadata", f"{path.name} is not a valid .xz file") from None
@@ -447,6 +448,14 @@ def _read_meta(path: Path) -> dict[str, Any]:
     if not isinstance(node, dict) or kind != "Post":
         raise _Skip("bad metadata", f"{path.name} does not describe a post")
     return node
+
+
+def _read_post_file(path: Path) -> bytes:
+    """A caption or metadata file's bytes; unreadable skips this post only, not the import."""
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise _Skip("unreadable", f"cannot read {path.name} ({exc.strerror})") from None
 
 
 def _likes(node: dict[str, Any]) -> int | None:
