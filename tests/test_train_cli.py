@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from instacap import paths
 from instacap.cli import app
 
 pytest_plugins = ["tiny_data"]  # the `tiny` data set fixture
@@ -56,6 +57,22 @@ def test_original_preset_and_existing_run(tiny):
     assert again.exit_code == 1 and "already exists" in _said(again)
     resumed = runner.invoke(app, ["train", "--resume", "--epochs", "2", "--data", "demo"])
     assert resumed.exit_code == 0, resumed.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--epochs", "0"], "--epochs must be at least 1, not 0."),
+        (["--batch-size", "0"], "--batch-size must be at least 1, not 0."),
+        (["--lr", "-0.1"], "--lr must be above 0, not -0.1."),
+        # Negative patience used to end training after the first epoch without saying why.
+        (["--patience", "-1"], "--patience must be 0 (never stop early) or more, not -1."),
+    ],
+)
+def test_train_bad_settings_name_the_option_and_make_no_run(args, message):
+    result = runner.invoke(app, ["train", "--data", "demo", "--name", "bad", *args])
+    assert result.exit_code == 1 and message in _said(result)
+    assert not (paths.runs_dir() / "bad").exists()
 
 
 @pytest.mark.parametrize(

@@ -86,8 +86,7 @@ def train(
 
     if preset not in PRESETS:
         raise InputError(f"Unknown preset {preset!r}; use {' or '.join(PRESETS)}.")
-    if epochs < 1 or (batch_size is not None and batch_size < 1) or (lr is not None and lr <= 0):
-        raise InputError("--epochs and --batch-size must be at least 1 and --lr positive.")
+    _check_numbers(epochs, batch_size, lr, patience)
     model_cfg, train_cfg = (
         (ORIGINAL_MODEL, ORIGINAL_TRAIN) if preset == "original" else (ModelConfig(), _T)
     )
@@ -109,6 +108,21 @@ def train(
             f"Run [bold]{result.name}[/] saved: best epoch {result.best_epoch}, validation bpc "
             f"{result.best_val_bpc:.3f}. Next: instacap caption photo.jpg --run {result.name}"
         )
+
+
+def _check_numbers(epochs: int, batch_size: int | None, lr: float | None, patience: int) -> None:
+    """One sentence naming the first out-of-range option (a negative patience would stop training
+    after the first epoch)."""
+    from instacap.errors import InputError
+
+    if epochs < 1:
+        raise InputError(f"--epochs must be at least 1, not {epochs}.")
+    if batch_size is not None and batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, not {batch_size}.")
+    if lr is not None and lr <= 0:
+        raise InputError(f"--lr must be above 0, not {lr}.")
+    if patience < 0:
+        raise InputError(f"--patience must be 0 (never stop early) or more, not {patience}.")
 
 
 def _fit(ds: Any, model_cfg: Any, train_cfg: Any, name: str | None, resume: bool,
