@@ -14,7 +14,7 @@ import io
 import json
 import pickle
 import zipfile
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +154,7 @@ def build_model(meta: dict[str, Any], vocab: Vocab) -> CaptionModel:
         return CaptionModel(model_config_from(meta), vocab.size, int(meta["feature_dim"]))
     except (TypeError, ValueError, InputError) as exc:
         raise CheckpointError(
-            f"meta.json describes a model this instacap cannot build ({exc})."
+            f"meta.json describes a model this instacap cannot build ({exc}); train the run again."
         ) from exc
 
 
@@ -223,7 +223,3 @@ def check_compatible(meta: dict[str, Any], dataset: Any) -> None:
             f"Run {run!r} was trained with another vocabulary than data set {dataset.name!r}; "
             "train a new run on this data set (choose another --name)."
         )
-
-
-def describe(model_config: ModelConfig) -> dict[str, Any]:
-    return asdict(model_config)

@@ -113,7 +113,10 @@ def _generate(
     device = next(model.parameters()).device
     feats_t = torch.as_tensor(np.asarray(feats, dtype=np.float32), device=device)  # [P, D]
     if feats_t.ndim != 2:
-        raise InputError("Image features must be a matrix with one row per photo.")
+        raise InputError(
+            f"Image features must be a [photos, features] matrix, not shape {tuple(feats_t.shape)}; "
+            "pass one row per photo."
+        )
     rows = feats_t.repeat_interleave(config.n, dim=0)  # [P * n, D]: photo p's captions adjacent
     seed = config.seed if config.seed is not None else int(torch.seed() % 2**63)
     # One uniform draw per caption and step, from a stream of its own photo: photo p's captions
@@ -283,6 +286,9 @@ def sample_config(**overrides: Any) -> SampleConfig:
     fields = {f.name for f in dataclasses.fields(SampleConfig)}
     unknown = set(overrides) - fields
     if unknown:
-        raise InputError(f"Unknown caption setting(s): {', '.join(sorted(unknown))}.")
+        raise InputError(
+            f"Unknown caption setting(s) {', '.join(sorted(unknown))}; "
+            f"use {', '.join(sorted(fields))}."
+        )
     given = {k: v for k, v in overrides.items() if v is not None or k == "seed"}
     return check_config(dataclasses.replace(SampleConfig(), **given))
