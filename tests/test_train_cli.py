@@ -59,6 +59,13 @@ def test_original_preset_and_existing_run(tiny):
     assert resumed.exit_code == 0, resumed.output
 
 
+def test_resume_with_nothing_to_resume_trains_nothing(tiny, instacap_home):
+    result = runner.invoke(app, ["train", "--data", "demo", "--name", "fresh", "--resume"])
+    assert result.exit_code == 1
+    assert "has nothing to resume" in _said(result)
+    assert not (instacap_home / "runs" / "fresh").exists()
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -128,7 +128,12 @@ def fit(
     device = runtime.pick_device(train_config.device)
 
     last = path / LAST_FILE
-    if resume and last.is_file():
+    if resume and not last.is_file():
+        # Starting afresh under --resume would silently train something else than asked.
+        raise NotReady(
+            f"Run {name!r} has nothing to resume (no {LAST_FILE}); train it without --resume first."
+        )
+    if resume:
         meta = checkpoint.read_meta(path)
         checkpoint.check_compatible({**meta, "name": name}, dataset)
         if meta.get("dataset", {}).get("fingerprint") != dataset.fingerprint:
@@ -156,7 +161,7 @@ def fit(
         model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay
     )
     pos = _Position()
-    if resume and last.is_file():
+    if resume:
         pos = _restore(last, model, opt, device)
     meta = _meta(name, dataset, model_config, train_config, preset)
     if pos.history:
