@@ -104,6 +104,25 @@ def test_two_writers_do_not_corrupt(instacap_home):
         assert store.count() == 60
 
 
+def test_new_store_opened_by_several_writers_at_once(tmp_path):
+    """Two commands starting together on an empty cache must both get the store."""
+    failures: list[Exception] = []
+
+    def opener(root: Path) -> None:
+        try:
+            PostStore(root).close()
+        except Exception as exc:  # collected: an exception in a thread would not fail the test
+            failures.append(exc)
+
+    for i in range(80):
+        threads = [threading.Thread(target=opener, args=(tmp_path / str(i),)) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert failures == []
+
+
 def test_unwritable_cache_is_one_clear_error(tmp_path, monkeypatch):
     if os.geteuid() == 0:
         # root writes anywhere; simulate the failure at the mkdir boundary instead.

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from instacap import paths
 from instacap.errors import CacheError
-from instacap.files import write_atomic
+from instacap.files import file_lock, write_atomic
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (
@@ -71,11 +71,14 @@ class PostStore:
         paths.ensure_dir(self.root / "posts")
         self.db_path = self.root / "posts.db"
         try:
-            # Autocommit mode: every write below opens its own short explicit transaction.
-            self._db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=30000")
-            self._db.executescript(SCHEMA)
+            # Switching a new database to WAL fails at once with "database is locked" (no busy
+            # wait) while another process does the same, so opening is serialised by a lock file.
+            with file_lock(self.root / ".posts.lock"):
+                # Autocommit mode: every write below opens its own short explicit transaction.
+                self._db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA busy_timeout=30000")
+                self._db.executescript(SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise CacheError(
                 f"The posts database {self.db_path} cannot be opened ({exc}); "
