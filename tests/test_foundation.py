@@ -54,7 +54,9 @@ def test_store_adds_once_and_reads_back(instacap_home):
     with PostStore.open() as store:
         assert store.add(_post(), b"jpegbytes") is True
         assert store.add(_post(caption="changed"), b"other") is False
-        (post,) = store.posts()
+        store.add(_post(code="XYZ789", account="nasa"), b"more")
+        assert (store.count(), store.count("natgeo"), store.count("nobody")) == (2, 1, 0)
+        (post,) = store.posts(["natgeo"])
     assert post.caption == "Hello 🌍"
     assert post.image == instacap_home / "posts" / "natgeo" / "ABC123.jpg"
     assert post.image.read_bytes() == b"jpegbytes"

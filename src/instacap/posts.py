@@ -139,7 +139,13 @@ class PostStore:
         return {r[0] for r in rows}
 
     def count(self, account: str | None = None) -> int:
-        return len(self.shortcodes(account))
+        if account is None:
+            row = self._db.execute("SELECT COUNT(*) FROM posts").fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM posts WHERE account=?", (account,)
+            ).fetchone()
+        return int(row[0])
 
     def accounts(self) -> dict[str, int]:
         """Post count per account, most posts first."""
