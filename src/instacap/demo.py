@@ -634,6 +634,11 @@ def draw(scene: str, rng: random.Random, size: int = 224) -> Image.Image:
 _EPOCH = datetime(2023, 1, 1, 9, 0, tzinfo=timezone.utc)
 
 
+def _shortcode(i: int, seed: int) -> str:
+    # `generate` looks posts up by this id before drawing them, so both must agree on it.
+    return f"demo{seed}x{i:05d}"
+
+
 def _post(i: int, seed: int, size: int) -> tuple[NewPost, bytes]:
     """Post number `i` of the data set for `seed`: the same inputs always give the same post."""
     rng = random.Random(seed * 1_000_003 + i)
@@ -644,7 +649,7 @@ def _post(i: int, seed: int, size: int) -> tuple[NewPost, bytes]:
     buf = io.BytesIO()
     draw(scene, rng, size).save(buf, "JPEG", quality=85)
     post = NewPost(
-        shortcode=f"demo{seed}x{i:05d}",
+        shortcode=_shortcode(i, seed),
         account=voice.name,
         taken_at=_EPOCH + timedelta(hours=13 * i + rng.randint(0, 12)),
         caption=caption,
@@ -664,7 +669,7 @@ def generate(
     reporter.start("demo data", total=n)
     added = 0
     for i in range(n):
-        if f"demo{seed}x{i:05d}" not in done:
+        if _shortcode(i, seed) not in done:
             post, data = _post(i, seed, size)
             added += store.add(post, data)
         reporter.advance("demo data")
