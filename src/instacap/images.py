@@ -29,9 +29,14 @@ def open_rgb(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
     except FileNotFoundError:
         raise BadImage(f"The photo {path} does not exist; check the path.", "missing") from None
     except OSError as exc:
-        raise BadImage(f"Cannot read {path} ({exc.strerror}).", "unreadable") from exc
+        raise BadImage(
+            f"Cannot read {path} ({exc.strerror}); check its permissions.", "unreadable"
+        ) from exc
     if size == 0:
-        raise BadImage(f"{path} is an empty file, not a photo.", "empty file")
+        raise BadImage(
+            f"{path} is an empty file, not a photo; copy or download the photo again.",
+            "empty file",
+        )
     try:
         with warnings.catch_warnings():
             # Pillow warns below its own bomb limit; we decide with MAX_PIXELS instead.
@@ -56,9 +61,15 @@ def open_rgb(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
             f"{path} is too large to decode safely; resize it first.", "too large"
         ) from exc
     except UnidentifiedImageError as exc:
-        raise BadImage(f"{path} is not an image file Pillow can read.", "not an image") from exc
+        raise BadImage(
+            f"{path} is not an image file Pillow can read; use a JPEG, PNG or WebP photo.",
+            "not an image",
+        ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise BadImage(f"{path} is corrupt or truncated ({exc}).", "corrupt") from exc
+        raise BadImage(
+            f"{path} is corrupt or truncated ({exc}); copy or download the photo again.",
+            "corrupt",
+        ) from exc
 
 
 def check(path: Path) -> str | None:
