@@ -153,10 +153,10 @@ def test_console_script_runs_as_subprocess():
     exe = Path(sys.executable).with_name("instacap")
     result = subprocess.run([str(exe), "--version"], capture_output=True, text=True, check=True)
     assert result.stdout.startswith("instacap ")
-    result = subprocess.run(
+    module = subprocess.run(
         [sys.executable, "-m", "instacap", "--version"], capture_output=True, text=True
     )
-    assert result.returncode == 0
+    assert module.returncode == 0 and module.stdout == result.stdout
 
 
 def test_errors_are_one_red_line_and_exit_1(monkeypatch):
