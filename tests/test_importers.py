@@ -217,6 +217,24 @@ def test_bad_metadata_is_skipped_with_reason(tmp_path, payload, why):
     assert why in result.problems[0] and "2024-01-01_10-00-00_UTC.json.xz" in result.problems[0]
 
 
+def test_metadata_fields_of_unexpected_types_count_as_absent(tmp_path):
+    """Valid JSON with odd field types (hand-edited, another tool's dump) must not crash."""
+    d = tmp_path / "natgeo"
+    jpeg(d / "2024-01-01_10-00-00_UTC.jpg")
+    odd = {
+        "shortcode": "ODD001",
+        "owner": "natgeo",
+        "edge_media_to_caption": ["not", "a", "dict"],
+        "edge_media_preview_like": 7,
+        "caption": "From the caption field",
+    }
+    write_meta(d / "2024-01-01_10-00-00_UTC.json.xz", {"node": odd, "instaloader": "4.16"})
+    result, posts = do_import(d)
+    assert result.imported == 1, result.problems
+    assert posts["ODD001"].caption == "From the caption field"
+    assert posts["ODD001"].account == "natgeo" and posts["ODD001"].likes is None
+
+
 @pytest.mark.parametrize("which", ["txt", "json.xz"])
 def test_unreadable_caption_or_metadata_file_skips_only_that_post(tmp_path, which):
     """A dangling link (or a file without read permission) must not stop the whole import."""

@@ -397,8 +397,7 @@ def resolve(cand: Candidate, account: str | None = None) -> tuple[NewPost, Path]
 
 def _owner(cand: Candidate, node: dict[str, Any], account: str | None) -> str:
     """The account: metadata, else the table column or folder name, else --account."""
-    meta_owner = node.get("owner") if isinstance(node.get("owner"), dict) else {}
-    choices = [meta_owner.get("username") if meta_owner else None, node.get("username")]
+    choices = [_dict(node.get("owner")).get("username"), node.get("username")]
     for name in choices:
         if isinstance(name, str) and name:
             try:
@@ -423,9 +422,9 @@ def _caption_of(cand: Candidate, node: dict[str, Any]) -> str:
         return cand.caption
     if cand.caption_file is not None:
         return decode_text(_read_post_file(cand.caption_file))
-    edges = (node.get("edge_media_to_caption") or {}).get("edges") or []
-    if edges and isinstance(edges[0], dict):
-        return str((edges[0].get("node") or {}).get("text") or "")
+    edges = _dict(node.get("edge_media_to_caption")).get("edges")
+    if isinstance(edges, list) and edges:
+        return str(_dict(_dict(edges[0]).get("node")).get("text") or "")
     cap = node.get("caption")
     if isinstance(cap, dict):
         return str(cap.get("text") or "")
@@ -444,7 +443,7 @@ def _read_meta(path: Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise _Skip("bad metadata", f"{path.name} does not describe a post")
     node = data.get("node", data)
-    kind = (data.get("instaloader") or {}).get("node_type", "Post")
+    kind = _dict(data.get("instaloader")).get("node_type", "Post")
     if not isinstance(node, dict) or kind != "Post":
         raise _Skip("bad metadata", f"{path.name} does not describe a post")
     return node
@@ -458,9 +457,14 @@ def _read_post_file(path: Path) -> bytes:
         raise _Skip("unreadable", f"cannot read {path.name} ({exc.strerror})") from None
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    # Metadata is someone else's JSON: a field of an unexpected type counts as absent.
+    return value if isinstance(value, dict) else {}
+
+
 def _likes(node: dict[str, Any]) -> int | None:
     for key in ("edge_media_preview_like", "edge_liked_by"):
-        count = (node.get(key) or {}).get("count") if isinstance(node.get(key), dict) else None
+        count = _dict(node.get(key)).get("count")
         if isinstance(count, int):
             return count
     value = node.get("like_count", node.get("likes"))
