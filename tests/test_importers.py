@@ -461,6 +461,13 @@ def test_rows_pointing_to_missing_files(tmp_path, instacap_home, filled):
     assert "check the image paths" in flat(r.output) and "gone.jpg" in r.output
 
 
+def test_problem_file_names_are_shown_literally(tmp_path, instacap_home, filled):
+    table = tmp_path / "t.csv"
+    table.write_text("image,caption\n[bold]gone[/].jpg,hello\n")
+    r = _fails([table, "--account", "me"], "Nothing was imported", instacap_home, filled)
+    assert "[bold]gone[/].jpg" in r.output  # Rich markup in a file name is not interpreted
+
+
 def test_only_corrupt_photos(tmp_path, instacap_home, filled):
     d = tmp_path / "natgeo"
     d.mkdir()

@@ -44,8 +44,6 @@ def import_(
 
     Example: instacap import ~/instaloader/natgeo posts.csv --account mycaptions
     """
-    from rich.markup import escape
-
     from instacap import importers, render
     from instacap.errors import InputError
     from instacap.posts import PostStore
@@ -59,7 +57,7 @@ def import_(
     else:
         _print_import(result, total)
     for problem in result.problems[:10]:  # the first few are enough to act on; counts say the rest
-        render.warn(escape(problem))  # file names may contain [brackets]
+        render.warn(problem)  # warn() escapes: file names may contain [brackets]
     if result.imported == 0 and result.already == 0:
         reason = result.skipped.most_common(1)[0][0] if result.skipped else None
         hint = importers.HINTS.get(reason or "", "check the files listed above")
