@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from instacap.cli import data, evaluate, prep, scrape, train  # noqa: F401  (registers commands)
+# Importing a module registers its commands; `instacap --help` lists them in this order, which
+# follows the workflow: get posts, prepare, train and caption, measure.
+# isort: off
+from instacap.cli import scrape, data, prep, train, evaluate  # noqa: F401
+
+# isort: on
 from instacap.cli.app import app
 
 
