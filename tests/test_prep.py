@@ -90,7 +90,9 @@ def test_accounts_filter_and_bad_photos(tmp_path):
     assert sorted(ds.train.shortcodes + ds.val.shortcodes) == ["a0", "a1", "a2", "a3"]
     assert ds.info["skipped"] == {"not an image": 1}
     assert set(ds.info["accounts"]) == {"alice"}
-    with pytest.raises(InputError, match="No stored posts from carol"):
+    with pytest.raises(
+        InputError, match=r"No stored posts from carol; accounts in the store: .*--accounts"
+    ):
         dataset.build(THUMB, accounts=["carol"])
     with pytest.raises(InputError, match="not a valid Instagram account"):
         dataset.build(THUMB, accounts=["../x"])
@@ -103,11 +105,23 @@ def test_empty_store_and_missing_dataset_say_what_to_do():
         dataset.load("default")
 
 
-def test_bad_settings_are_rejected():
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ({"val_share": 1.5}, "--val-share 1.5 must be between 0 and 1"),
+        ({"max_len": 2}, "--max-len 2 is too short"),
+        ({"min_count": 0}, "--min-count 0 must be at least 1"),
+        ({"encoder": "alexnet"}, "alexnet"),
+        ({"batch_size": 0}, "--batch-size must be at least 1, not 0."),
+        ({"workers": -1}, "--workers must be 0 (decode inline) or more, not -1."),
+    ],
+)
+def test_bad_settings_are_rejected_before_anything_is_written(bad, message, instacap_home):
     _demo_store(4)
-    for bad in ({"val_share": 1.5}, {"max_len": 2}, {"min_count": 0}, {"encoder": "alexnet"}):
-        with pytest.raises(InputError):
-            dataset.build(PrepConfig(**{**THUMB.__dict__, **bad}), demo=True)
+    with pytest.raises(InputError) as err:
+        dataset.build(PrepConfig(**{**THUMB.__dict__, **bad}), demo=True)
+    assert message in str(err.value)
+    assert not (instacap_home / "datasets").exists()
 
 
 def test_cli_prep_on_demo_data_twice():

@@ -207,8 +207,10 @@ def _check_config(config: PrepConfig) -> None:
         raise InputError(f"--min-count {config.min_count} must be at least 1.")
     if not 0.0 < config.val_share < 1.0:
         raise InputError(f"--val-share {config.val_share} must be between 0 and 1 (e.g. 0.1).")
-    if config.batch_size < 1 or (config.workers is not None and config.workers < 0):
-        raise InputError("--batch-size must be at least 1 and --workers at least 0.")
+    if config.batch_size < 1:
+        raise InputError(f"--batch-size must be at least 1, not {config.batch_size}.")
+    if config.workers is not None and config.workers < 0:
+        raise InputError(f"--workers must be 0 (decode inline) or more, not {config.workers}.")
 
 
 def _read_posts(demo: bool, accounts: list[str] | None, reporter: Reporter) -> list[Post]:
@@ -229,7 +231,8 @@ def _read_posts(demo: bool, accounts: list[str] | None, reporter: Reporter) -> l
     if not posts and accounts:
         have = ", ".join(list(stored)[:10]) or "none"
         raise InputError(
-            f"No stored posts from {', '.join(accounts)}; accounts in the store: {have}."
+            f"No stored posts from {', '.join(accounts)}; accounts in the store: {have}. "
+            "Choose among those with --accounts, or scrape or import these accounts first."
         )
     if not posts:
         raise NotReady(
