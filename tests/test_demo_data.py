@@ -140,3 +140,27 @@ def test_demo_store_is_kept_apart_from_own_posts(instacap_home):
     with PostStore.open() as own:
         assert own.count() == 0
     assert demo.ensure(n=10).count() == 10
+
+
+def test_captions_do_not_depend_on_the_process_hash_seed():
+    """Same seed, same demo captions in every process (string hashing is randomised per process)."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import random; from instacap import demo;"
+        "print([demo._caption(random.Random(i), s, demo.ACCOUNTS[i % len(demo.ACCOUNTS)])"
+        " for i, s in enumerate(demo.SCENES * 3)])"
+    )
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": str(hash_seed)},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for hash_seed in (1, 2, 3)
+    }
+    assert len(outputs) == 1

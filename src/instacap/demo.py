@@ -241,8 +241,10 @@ _EMOJI: dict[str, tuple[str, ...]] = {
     "desert": ("🌵", "🐪", "🏜️", "☀️", "🦎", "🧕🏽"),
     "lake": ("🛶", "🦆", "💧", "🚣‍♀️", "🏞️", "🎣"),
 }
+# Sorted: iterating a frozenset of strings follows Python's per-process hash seed, which would
+# make the "deterministic for a seed" demo captions differ from one run to the next.
 _TAGS: dict[str, tuple[str, ...]] = {
-    s: tuple(w for w in words if w.startswith("#")) for s, words in SCENE_WORDS.items()
+    s: tuple(sorted(w for w in words if w.startswith("#"))) for s, words in SCENE_WORDS.items()
 }
 _GENERIC_TAGS = (
     "#travel",
