@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from instacap.config import ORIGINAL_MODEL, ModelConfig
-from instacap.model import ARCHS, CaptionModel
+from instacap.config import ARCHS, ORIGINAL_MODEL, ModelConfig
+from instacap.model import CaptionModel
 
 V, D = 40, 12
 

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from instacap import checkpoint, training
+from instacap import checkpoint, runs, training
 from instacap.config import ModelConfig, TrainConfig
 from instacap.errors import InputError, NotReady
 
@@ -116,4 +116,4 @@ def test_empty_splits_are_one_sentence(tiny):
     empty_train = dataclasses.replace(tiny, train=empty_val.val)
     with pytest.raises(NotReady, match="no training captions"):
         training.fit(empty_train, SMALL, FAST, name="nope")
-    assert not (checkpoint.run_dir("nope")).exists()
+    assert not (runs.run_dir("nope")).exists()

@@ -29,6 +29,9 @@ class PrepConfig:
     workers: int | None = None
 
 
+ARCHS = ("merge", "merge-init", "merge-inject")  # model.py describes each
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     embed: int = 128  # character embedding width

@@ -485,7 +485,7 @@ def measure(
     reporter: Reporter = SILENT,
     generate: Callable[..., list[list[Any]]] | None = None,
 ) -> Report:
-    """Every metric of `run` (a checkpoint.Run or anything with .name .model .vocab .encoder .meta)
+    """Every metric of `run` (a runs.Run or anything with .name .model .vocab .encoder .meta)
     on `pool`; `train_captions` are what it learned from (for known words and copies)."""
     import torch
 
@@ -538,7 +538,7 @@ def evaluate(
     reporter: Reporter = SILENT,
     **overrides: Any,
 ) -> Report:
-    """Measure a saved run (its name, None for the newest, or a loaded checkpoint.Run) on the
+    """Measure a saved run (its name, None for the newest, or a loaded runs.Run) on the
     validation split of its data set, or on the posts of data set `dataset` it has not trained on.
 
     `overrides` replace fields of `config` (e.g. `evaluate("demo", n=5, seed=1)`). Deterministic

@@ -23,11 +23,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from instacap.config import ModelConfig
+from instacap.config import ARCHS, ModelConfig
 from instacap.errors import InputError
 
 PAD = 0  # tokenizer.PAD; padding never counts in the loss
-ARCHS = ("merge", "merge-init", "merge-inject")
 
 # Decoding state carried between `step` calls: (h [1, B, H], c [1, B, H], image branch [B, H] | None).
 State = tuple[Tensor, Tensor, Tensor | None]

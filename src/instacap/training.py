@@ -24,12 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from instacap import __version__, checkpoint, runtime
-from instacap.checkpoint import LAST_FILE, META_FILE, METRICS_FILE, MODEL_FILE
+from instacap import __version__, checkpoint, runs, runtime
 from instacap.config import ModelConfig, SampleConfig, TrainConfig
-from instacap.errors import InputError, NotReady
+from instacap.errors import CheckpointError, InputError, NotReady
 from instacap.model import CaptionModel, token_nll
 from instacap.progress import SILENT, Reporter
+from instacap.runs import ARRAYS_FILE, LAST_FILE, META_FILE, METRICS_FILE, MODEL_FILE
 from instacap.sampling import Caption, generate
 
 VAL_BATCH = 256  # validation needs no gradients: bigger batches are cheaper
@@ -123,8 +123,8 @@ def fit(
     runtime.tune_allocator()
     torch.set_num_threads(train_config.threads or runtime.cpu_threads())
     if name is None:
-        name = (checkpoint.newest() if resume else None) or _default_name(dataset.name)
-    path = checkpoint.run_dir(name)
+        name = (runs.newest() if resume else None) or _default_name(dataset.name)
+    path = runs.run_dir(name)
     device = runtime.pick_device(train_config.device)
 
     last = path / LAST_FILE
@@ -134,14 +134,14 @@ def fit(
             f"Run {name!r} has nothing to resume (no {LAST_FILE}); train it without --resume first."
         )
     if resume:
-        meta = checkpoint.read_meta(path)
-        checkpoint.check_compatible({**meta, "name": name}, dataset)
+        meta = runs.read_meta(path)
+        runs.check_compatible({**meta, "name": name}, dataset)
         if meta.get("dataset", {}).get("fingerprint") != dataset.fingerprint:
             raise InputError(
                 f"Data set {dataset.name!r} changed since run {name!r} began; "
                 "train a new run (choose another --name) instead of resuming."
             )
-        model_config = checkpoint.model_config_from(meta)
+        model_config = runs.model_config_from(meta)
         saved_train = TrainConfig(**{**meta["train_config"], "device": train_config.device})
         train_config = replace(
             saved_train, epochs=train_config.epochs, patience=train_config.patience
@@ -152,7 +152,7 @@ def fit(
             raise InputError(
                 f"Run {name!r} already exists; continue it with --resume or choose another --name."
             )
-        for stale in (MODEL_FILE, LAST_FILE, META_FILE, METRICS_FILE):
+        for stale in (MODEL_FILE, ARRAYS_FILE, LAST_FILE, META_FILE, METRICS_FILE):
             (path / stale).unlink(missing_ok=True)
 
     runtime.seed_everything(train_config.seed)
@@ -165,8 +165,8 @@ def fit(
         pos = _restore(last, model, opt, device)
     meta = _meta(name, dataset, model_config, train_config, preset)
     if pos.history:
-        meta = {**checkpoint.read_meta(path), "train_config": asdict(train_config)}
-    checkpoint.write_json(path / META_FILE, meta)
+        meta = {**runs.read_meta(path), "train_config": asdict(train_config)}
+    runs.write_json(path / META_FILE, meta)
 
     trainer = _Trainer(dataset, model, opt, train_config, device, reporter)
     stopped_early = False
@@ -188,7 +188,7 @@ def fit(
             _save_last(path / LAST_FILE, model, opt, pos)
             raise Interrupted(name) from None
     meta["metrics"]["stopped_early"] = stopped_early
-    checkpoint.write_json(path / META_FILE, meta)
+    runs.write_json(path / META_FILE, meta)
     return FitResult(
         name=name,
         path=path,
@@ -350,7 +350,7 @@ def _save_epoch(path: Path, meta: dict[str, Any], model: CaptionModel, opt: Any,
     pos.history.append(r.to_json())
     if r.best:
         pos.best_val_loss, pos.best_epoch, pos.bad_epochs = r.val_loss, r.epoch, 0
-        meta["model_sha256"] = checkpoint.save_state(path / MODEL_FILE, model.state_dict())
+        meta.update(checkpoint.save_model(path, model))
     else:
         pos.bad_epochs += 1
     meta["metrics"] = {
@@ -360,17 +360,17 @@ def _save_epoch(path: Path, meta: dict[str, Any], model: CaptionModel, opt: Any,
         "best_val_bpc": round(pos.best_val_loss / math.log(2), 5),
         "last": r.to_json(),
     }
-    checkpoint.write_json(path / META_FILE, meta)
+    runs.write_json(path / META_FILE, meta)
     pos.epoch, pos.batch = pos.epoch + 1, 0
     pos.loss_sum, pos.tokens, pos.captions, pos.seconds = 0.0, 0, 0, 0.0
     _save_last(path / LAST_FILE, model, opt, pos)
-    checkpoint.write_metrics(path / METRICS_FILE, pos.history)
+    runs.write_metrics(path / METRICS_FILE, pos.history)
     return meta
 
 
 def _save_last(path: Path, model: CaptionModel, opt: Any, pos: _Position) -> None:
     state = {
-        "format": checkpoint.FORMAT,
+        "format": runs.FORMAT,
         "model": model.state_dict(),
         "optimizer": opt.state_dict(),
         "position": asdict(pos),
@@ -391,7 +391,7 @@ def _restore(path: Path, model: CaptionModel, opt: Any, device: torch.device) ->
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise checkpoint.CheckpointError(
+        raise CheckpointError(
             f"{path} cannot be resumed ({exc}); start a new run."
         ) from exc
     return pos
@@ -400,7 +400,7 @@ def _restore(path: Path, model: CaptionModel, opt: Any, device: torch.device) ->
 def _meta(name: str, dataset: Any, model_config: ModelConfig, train_config: TrainConfig,
           preset: str) -> dict[str, Any]:  # fmt: skip
     return {
-        "format": checkpoint.FORMAT,
+        "format": runs.FORMAT,
         "instacap_version": __version__,
         "name": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),

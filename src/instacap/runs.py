@@ -1,0 +1,205 @@
+"""Where runs live and what describes them, without torch: `runs/<name>/` and its `meta.json`.
+
+A run folder holds `model.pt` (torch state dict of the best epoch), `model.npz` (the same weights as
+NumPy arrays, so captioning can start without importing torch), `last.pt` (for `--resume`),
+`meta.json` and `metrics.jsonl`. Every file is written to a temporary name and renamed, so a crash
+leaves the previous version, never half a file; meta.json records the weights' SHA-256 so a file
+changed after training is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import zipfile
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from instacap import __version__, paths
+from instacap.config import ModelConfig
+from instacap.errors import CheckpointError, InputError, NotReady
+from instacap.files import write_atomic
+from instacap.tokenizer import Vocab
+
+FORMAT = 1  # bump when meta.json or the state layout changes incompatibly
+MODEL_FILE, ARRAYS_FILE, LAST_FILE = "model.pt", "model.npz", "last.pt"
+META_FILE, METRICS_FILE = "meta.json", "metrics.jsonl"
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str
+    path: Path
+    model: Any  # model.CaptionModel (torch, eval mode) or numpy_model.NumpyModel
+    vocab: Vocab
+    encoder: str
+    dataset: str
+    meta: dict
+
+
+def run_dir(name: str) -> Path:
+    return paths.runs_dir() / paths.validate_name(name, "run name")
+
+
+def run_names() -> list[str]:
+    """Runs that have a model, oldest first by last update (the newest is the default run)."""
+    root = paths.runs_dir()
+    if not root.is_dir():
+        return []
+    found = [d for d in root.iterdir() if (d / META_FILE).is_file() and (d / MODEL_FILE).is_file()]
+    return [d.name for d in sorted(found, key=lambda d: (d / META_FILE).stat().st_mtime)]
+
+
+def newest() -> str | None:
+    names = run_names()
+    return names[-1] if names else None
+
+
+def locate(name: str | None) -> tuple[str, Path, dict[str, Any], Vocab]:
+    """(name, folder, meta, vocabulary) of the named run, the newest when `name` is None."""
+    if name is None:
+        name = newest()
+        if name is None:
+            raise NotReady(
+                "No trained run yet; train one with `instacap train` (or try `instacap demo`)."
+            )
+    path = run_dir(name)
+    if not path.is_dir():
+        known = ", ".join(run_names()) or "none yet"
+        raise NotReady(
+            f"There is no run named {name!r} (runs: {known}); train it with `instacap train --name {name}`."
+        )
+    meta = read_meta(path)
+    try:
+        vocab = Vocab.from_json(meta["vocab"])
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(
+            f"{path / META_FILE} has a damaged vocabulary ({exc}); train the run again."
+        ) from exc
+    return name, path, meta, vocab
+
+
+def make_run(name: str, path: Path, model: Any, vocab: Vocab, meta: dict[str, Any]) -> Run:
+    dataset = meta.get("dataset", {})
+    return Run(
+        name=name,
+        path=path,
+        model=model,
+        vocab=vocab,
+        encoder=str(meta["encoder"]),
+        dataset=str(dataset.get("name", "")) if isinstance(dataset, dict) else "",
+        meta=meta,
+    )
+
+
+# -- files ------------------------------------------------------------------------------------
+def read_checked(path: Path, expect_sha256: str | None) -> bytes:
+    """The bytes of a weights file, refused when they differ from the hash meta.json recorded."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise CheckpointError(f"{path} is missing; train the run again.") from None
+    if expect_sha256 is not None and hashlib.sha256(data).hexdigest() != expect_sha256:
+        raise CheckpointError(
+            f"{path} does not match the checksum in meta.json (changed or damaged after training); "
+            "train the run again."
+        )
+    return data
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> str:
+    """Write float32 arrays as an .npz atomically; returns its sha256 (recorded in meta.json)."""
+    buf = io.BytesIO()
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
+    np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub mistypes **kwds
+    data = buf.getvalue()
+    write_atomic(path, data)
+    return hashlib.sha256(data).hexdigest()
+
+
+def load_arrays(path: Path, expect_sha256: str | None) -> dict[str, np.ndarray]:
+    """Arrays saved by `save_arrays`; pickled objects are refused, never run."""
+    data = read_checked(path, expect_sha256)
+    try:
+        with np.load(io.BytesIO(data), allow_pickle=False) as npz:
+            return {k: npz[k] for k in npz.files}
+    except ValueError as exc:  # numpy's answer to an object array with allow_pickle=False
+        raise CheckpointError(
+            f"{path} holds something other than model weights and was refused without running it; "
+            "only use runs written by instacap."
+        ) from exc
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise CheckpointError(
+            f"{path} is truncated or damaged ({exc}); train the run again."
+        ) from exc
+
+
+def write_json(path: Path, data: Any) -> None:
+    write_atomic(path, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode())
+
+
+def write_metrics(path: Path, history: list[dict[str, Any]]) -> None:
+    """metrics.jsonl, one line per finished epoch (rewritten whole so resuming never duplicates)."""
+    lines = "".join(json.dumps(h, ensure_ascii=False) + "\n" for h in history)
+    write_atomic(path, lines.encode())
+
+
+def read_meta(run_path: Path) -> dict[str, Any]:
+    """meta.json of a run, checked against this version of instacap."""
+    path = run_path / META_FILE
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotReady(
+            f"Run {run_path.name!r} has no meta.json; train it with `instacap train --name {run_path.name}`."
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is damaged ({exc}); train the run again.") from exc
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} is not an instacap meta.json; train the run again.")
+    saved = str(meta.get("instacap_version", "0"))
+    if meta.get("format", 0) > FORMAT or _version_tuple(saved) > _version_tuple(__version__):
+        raise CheckpointError(
+            f"Run {run_path.name!r} was saved by instacap {saved}, newer than this instacap "
+            f"{__version__}; upgrade with `pip install -U instacap`."
+        )
+    for key in ("model_config", "vocab", "encoder", "feature_dim"):
+        if key not in meta:
+            raise CheckpointError(f"{path} lacks {key!r}; train the run again.")
+    return meta
+
+
+def _version_tuple(version: str) -> tuple[int, ...]:
+    parts = []
+    for piece in version.split(".")[:3]:
+        digits = "".join(c for c in piece if c.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
+def model_config_from(meta: dict[str, Any]) -> ModelConfig:
+    known = {f.name for f in fields(ModelConfig)}
+    raw = meta["model_config"]
+    if not isinstance(raw, dict):
+        raise CheckpointError("meta.json has an unreadable model_config; train the run again.")
+    return ModelConfig(**{k: v for k, v in raw.items() if k in known})
+
+
+def check_compatible(meta: dict[str, Any], dataset: Any) -> None:
+    """Raise InputError when `dataset` (instacap.dataset.Dataset) is not what the run was trained on:
+    another encoder, feature size or vocabulary."""
+    run = meta.get("name", "this run")
+    if meta["encoder"] != dataset.encoder or int(meta["feature_dim"]) != dataset.feature_dim:
+        raise InputError(
+            f"Run {run!r} was trained on {meta['encoder']!r} features but data set {dataset.name!r} "
+            f"uses {dataset.encoder!r}; prep with `--encoder {meta['encoder']}` or train a new run."
+        )
+    if list(meta["vocab"].get("tokens", [])) != list(dataset.vocab.tokens):
+        raise InputError(
+            f"Run {run!r} was trained with another vocabulary than data set {dataset.name!r}; "
+            "train a new run on this data set (choose another --name)."
+        )
