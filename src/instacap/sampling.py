@@ -1,33 +1,40 @@
 """Writing captions: temperature / top-k / nucleus sampling that carries the LSTM state forward.
 
-All the captions of all the photos asked for are decoded as one batch, one character per step,
-each step feeding only the newest token (never re-running the network over the prefix). A seed
-makes the output reproducible. Every caption keeps the probability the model gave each of its
-characters (for shading) and its mean log-probability per token (for ranking and `--json`).
+All the captions of all the photos asked for are decoded as one batch, one token per step, each
+step feeding only the newest token (never re-running the network over the prefix). A seed makes
+the output reproducible. Every caption keeps the probability the model gave each of its tokens
+(for shading) and its mean log-probability per token (for ranking and `--json`).
+
+The sampler itself is NumPy. The network behind it is either the torch `CaptionModel` (training,
+evaluation, GPUs) or its NumPy twin (`numpy_model`, what `Captioner` uses on CPU): both give the
+sampler logits, so the same seed gives the same captions with either.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Sequence
+import secrets
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from torch import Tensor
 
 from instacap.config import SampleConfig
 from instacap.errors import InputError
-from instacap.model import CaptionModel, State
+from instacap.numpy_model import NumpyModel, StepFn
 from instacap.tokenizer import BOS, EOS, PAD, UNK, Vocab
 
 # Tokens that are never written: padding, a second BOS, and UNK (it would print as U+FFFD).
-_NEVER = (PAD, BOS, UNK)
+_NEVER = [PAD, BOS, UNK]
 # Rows decoded together at most (keeps memory flat for many photos x many captions).
 _CHUNK = 512
+
+# feats [B, D] -> a step function for those photos (see numpy_model.StepFn).
+Starter = Callable[[np.ndarray], StepFn]
 
 
 @dataclass(frozen=True)
@@ -66,149 +73,157 @@ def check_config(config: SampleConfig) -> SampleConfig:
 
 
 def generate(
-    model: CaptionModel, vocab: Vocab, feats: np.ndarray, config: SampleConfig
+    model: Any, vocab: Vocab, feats: np.ndarray, config: SampleConfig
 ) -> list[list[Caption]]:
-    """feats [P, D] -> P lists of `config.n` captions, decoded with the state carried forward."""
-    return _generate(model, vocab, feats, config, _stateful_steps)
+    """feats [P, D] -> P lists of `config.n` captions, decoded with the state carried forward.
+
+    `model` is a `numpy_model.NumpyModel` or a torch `model.CaptionModel`.
+    """
+    if isinstance(model, NumpyModel):
+        return _generate(vocab, feats, config, model.start)
+    with _torch_eval(model):
+        return _generate(vocab, feats, config, _torch_starter(model, whole_prefix=False))
 
 
 def generate_prefix(
-    model: CaptionModel, vocab: Vocab, feats: np.ndarray, config: SampleConfig
+    model: Any, vocab: Vocab, feats: np.ndarray, config: SampleConfig
 ) -> list[list[Caption]]:
-    """The slow reference: re-run the whole prefix at every step. Same tokens for the same seed;
-    kept for tests and `bench/caption.py`."""
-    return _generate(model, vocab, feats, config, _prefix_steps)
+    """The slow reference: re-run a torch `CaptionModel` over the whole prefix at every step.
+    Same tokens for the same seed; kept for tests and `bench/caption.py`."""
+    with _torch_eval(model):
+        return _generate(vocab, feats, config, _torch_starter(model, whole_prefix=True))
 
 
-# A step function: (feats [B, D], tokens so far [B, t]) -> logits [B, V] for the next token.
-StepFn = Callable[[Tensor, Tensor], Tensor]
+@contextmanager
+def _torch_eval(model: Any) -> Iterator[None]:
+    """Eval mode and no autograd while decoding; the model's mode is given back afterwards."""
+    import torch
+
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.inference_mode():
+            yield
+    finally:
+        model.train(was_training)
 
 
-def _stateful_steps(model: CaptionModel) -> StepFn:
-    state: list[State | None] = [None]
+def _torch_starter(model: Any, whole_prefix: bool) -> Starter:
+    import torch
 
-    def next_logits(feats: Tensor, prefix: Tensor) -> Tensor:
-        logits, state[0] = model.step(feats, prefix[:, -1], state[0])  # [B, V]
-        return logits
+    device = next(model.parameters()).device
 
-    return next_logits
+    def start(feats: np.ndarray) -> StepFn:
+        feats_t = torch.as_tensor(feats, device=device)  # [B, D]
+        state: list[Any] = [None]
 
+        def step(prefix: np.ndarray) -> np.ndarray:
+            if whole_prefix:
+                logits = model(feats_t, torch.as_tensor(prefix, device=device))[0][:, -1]
+            else:
+                last = torch.as_tensor(prefix[:, -1], device=device)  # [B]
+                logits, state[0] = model.step(feats_t, last, state[0])
+            return logits.float().cpu().numpy()  # [B, V]
 
-def _prefix_steps(model: CaptionModel) -> StepFn:
-    def next_logits(feats: Tensor, prefix: Tensor) -> Tensor:
-        logits, _ = model(feats, prefix)  # [B, t, V]
-        return logits[:, -1]
+        return step
 
-    return next_logits
+    return start
 
 
 def _generate(
-    model: CaptionModel,
-    vocab: Vocab,
-    feats: np.ndarray,
-    config: SampleConfig,
-    steps: Callable[[CaptionModel], StepFn],
+    vocab: Vocab, feats: np.ndarray, config: SampleConfig, start: Starter
 ) -> list[list[Caption]]:
     check_config(config)
-    device = next(model.parameters()).device
-    feats_t = torch.as_tensor(np.asarray(feats, dtype=np.float32), device=device)  # [P, D]
-    if feats_t.ndim != 2:
+    feats = np.asarray(feats, dtype=np.float32)
+    if feats.ndim != 2:
         raise InputError(
-            f"Image features must be a [photos, features] matrix, not shape {tuple(feats_t.shape)}; "
+            f"Image features must be a [photos, features] matrix, not shape {feats.shape}; "
             "pass one row per photo."
         )
-    rows = feats_t.repeat_interleave(config.n, dim=0)  # [P * n, D]: photo p's captions adjacent
-    seed = config.seed if config.seed is not None else int(torch.seed() % 2**63)
+    rows = np.repeat(feats, config.n, axis=0)  # [P * n, D]: photo p's captions adjacent
+    seed = config.seed if config.seed is not None else secrets.randbits(63)
     # One uniform draw per caption and step, from a stream of its own photo: photo p's captions
     # are the same whatever other photos are in the batch, and whichever way logits are computed.
-    draws = torch.from_numpy(
-        np.concatenate(
-            [
-                np.random.default_rng([seed, p]).random((config.n, config.max_len - 1))
-                for p in range(feats_t.shape[0])
-            ]
+    draws = np.zeros((len(rows), config.max_len - 1), np.float32)  # [P * n, max_len - 1]
+    for p in range(feats.shape[0]):
+        draws[p * config.n : (p + 1) * config.n] = np.random.default_rng([seed, p]).random(
+            (config.n, config.max_len - 1)
         )
-        if feats_t.shape[0]
-        else np.zeros((0, config.max_len - 1))
-    ).float()  # [P * n, max_len - 1]
-    was_training = model.training
-    model.eval()
     captions: list[Caption] = []
-    try:
-        with torch.inference_mode():
-            for start in range(0, rows.shape[0], _CHUNK):
-                part = slice(start, start + _CHUNK)
-                captions += _decode(model, vocab, rows[part], config, steps(model), draws[part])
-    finally:
-        model.train(was_training)
+    for s in range(0, len(rows), _CHUNK):
+        part = slice(s, s + _CHUNK)
+        captions += _decode(vocab, start(rows[part]), config, draws[part])
     return [captions[i : i + config.n] for i in range(0, len(captions), config.n)]
 
 
-def _decode(
-    model: CaptionModel,
-    vocab: Vocab,
-    feats: Tensor,
-    config: SampleConfig,
-    next_logits: StepFn,
-    draws: Tensor,
-) -> list[Caption]:
-    B, device, L = feats.shape[0], feats.device, config.max_len
-    ids = torch.full((B, L), PAD, dtype=torch.long, device=device)  # [B, L], filled step by step
+def _decode(vocab: Vocab, step: StepFn, config: SampleConfig, draws: np.ndarray) -> list[Caption]:
+    B, L = draws.shape[0], config.max_len
+    ids = np.full((B, L), PAD, dtype=np.int64)  # [B, L], filled step by step
     ids[:, 0] = BOS
-    draws = draws.to(device)
-    done = torch.zeros(B, dtype=torch.bool, device=device)  # [B]
-    ended = torch.zeros(B, dtype=torch.bool, device=device)
-    run = torch.zeros(B, dtype=torch.long, device=device)  # length of the current token run
-    logps: list[Tensor] = []  # each [B]: log p of the chosen token at temperature 1
+    done = np.zeros(B, dtype=bool)  # [B]
+    ended = np.zeros(B, dtype=bool)
+    run = np.zeros(B, dtype=np.int64)  # length of the current token run
+    logps: list[np.ndarray] = []  # each [B]: log p of the chosen token at temperature 1
     for t in range(L - 1):  # BOS already uses one of max_len tokens
-        logits = next_logits(feats, ids[:, : t + 1]).float()  # [B, V]
+        logits = step(ids[:, : t + 1]).astype(np.float32)  # [B, V]
         choice = _sample(logits, ids[:, t], run, config, draws[:, t])  # [B]
-        choice = choice.masked_fill(done, PAD)
-        logps.append(torch.log_softmax(logits, -1).gather(1, choice[:, None])[:, 0])
-        run = torch.where(choice == ids[:, t], run + 1, torch.ones_like(run))
+        choice[done] = PAD
+        logps.append(_log_softmax_at(logits, choice))
+        run = np.where(choice == ids[:, t], run + 1, 1)
         ids[:, t + 1] = choice
         ended |= (choice == EOS) & ~done
         done |= choice == EOS
-        if t % 4 == 3 and bool(done.all()):  # checking costs a sync: every 4th step is enough
+        if done.all():
             break
-    logp = torch.stack(logps, dim=1).cpu()  # [B, t]
-    ids = ids[:, 1 : len(logps) + 1].cpu()  # [B, t]
+    logp = np.stack(logps, axis=1)  # [B, t]
+    ids = ids[:, 1 : len(logps) + 1]  # [B, t]
     return [_caption(vocab, ids[b], logp[b], bool(ended[b])) for b in range(B)]
 
 
-def _sample(logits: Tensor, last: Tensor, run: Tensor, config: SampleConfig, u: Tensor) -> Tensor:
+def _sample(
+    logits: np.ndarray, last: np.ndarray, run: np.ndarray, config: SampleConfig, u: np.ndarray
+) -> np.ndarray:
     """logits [B, V] -> chosen ids [B], after the repetition guard, temperature, top-k, top-p."""
-    logits = logits.clone()
-    logits[:, list(_NEVER)] = -math.inf
+    logits = logits.copy()
+    logits[:, _NEVER] = -np.inf
     if config.max_repeat > 0:
         # A token that already ran max_repeat times in a row may not continue the run: no caption
         # collapses into one character repeated to the length cap.
-        blocked = run >= config.max_repeat  # [B]
-        logits.scatter_(
-            1,
-            last[:, None],
-            torch.where(blocked[:, None], -math.inf, logits.gather(1, last[:, None])),
-        )
+        blocked = np.flatnonzero(run >= config.max_repeat)
+        logits[blocked, last[blocked]] = -np.inf
     if config.temperature == 0:
         return logits.argmax(-1)
-    probs = torch.softmax(logits / config.temperature, dim=-1)  # [B, V]
-    if config.top_k > 0 and config.top_k < probs.shape[-1]:
-        kth = probs.topk(config.top_k, dim=-1).values[:, -1:]  # [B, 1]
-        probs = torch.where(probs < kth, torch.zeros_like(probs), probs)
+    probs = _softmax(logits / np.float32(config.temperature))  # [B, V]
+    V = probs.shape[-1]
+    if 0 < config.top_k < V:
+        kth = np.partition(probs, V - config.top_k, axis=-1)[:, V - config.top_k, None]  # [B, 1]
+        probs = np.where(probs < kth, np.float32(0), probs)
     if config.top_p < 1:
-        sorted_p, order = probs.sort(dim=-1, descending=True)  # [B, V]
-        before = sorted_p.cumsum(-1) - sorted_p  # mass of the tokens ranked above each one
-        sorted_p = torch.where(
-            before >= config.top_p * sorted_p.sum(-1, keepdim=True), 0.0, sorted_p
-        )
-        probs = torch.zeros_like(probs).scatter(1, order, sorted_p)
-    # Inverse-CDF sampling with the row's uniform draw u [B].
-    cdf = probs.cumsum(-1)  # [B, V]
-    choice = torch.searchsorted(cdf, (u * cdf[:, -1])[:, None], right=True)[:, 0]
-    return choice.clamp_(max=probs.shape[-1] - 1)
+        order = np.argsort(-probs, axis=-1, kind="stable")  # [B, V], likeliest first
+        sorted_p = np.take_along_axis(probs, order, -1)
+        before = np.cumsum(sorted_p, -1) - sorted_p  # mass of the tokens ranked above each one
+        cut = before >= config.top_p * sorted_p.sum(-1, keepdims=True)
+        np.put_along_axis(probs, order, np.where(cut, np.float32(0), sorted_p), -1)
+    # Inverse-CDF sampling with the row's uniform draw u [B]: the first token whose cumulative
+    # probability passes u (what searchsorted(right=True) finds).
+    cdf = np.cumsum(probs, -1)  # [B, V]
+    choice = (cdf <= (u * cdf[:, -1])[:, None]).sum(-1)
+    return np.minimum(choice, V - 1)
 
 
-def _caption(vocab: Vocab, ids: Tensor, logp: Tensor, ended: bool) -> Caption:
+def _softmax(x: np.ndarray) -> np.ndarray:
+    e = np.exp(x - x.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
+
+
+def _log_softmax_at(logits: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """log softmax(logits [B, V]) at ids [B] -> [B]."""
+    top = logits.max(-1)
+    lse = top + np.log(np.exp(logits - top[:, None]).sum(-1))
+    return logits[np.arange(len(ids)), ids] - lse
+
+
+def _caption(vocab: Vocab, ids: np.ndarray, logp: np.ndarray, ended: bool) -> Caption:
     ids_l = ids.tolist()
     n = (
         ids_l.index(EOS)
@@ -217,7 +232,7 @@ def _caption(vocab: Vocab, ids: Tensor, logp: Tensor, ended: bool) -> Caption:
     )
     tokens = tuple(vocab.tokens[i] for i in ids_l[:n])
     scored = logp[: n + 1] if ended else logp[:n]  # EOS counts in the score when it was written
-    probs = tuple(float(p) for p in logp[:n].exp())
+    probs = tuple(float(p) for p in np.exp(logp[:n]))
     mean = float(scored.mean()) if len(scored) else 0.0
     return Caption("".join(tokens), tokens, probs, mean, ended)
 
@@ -235,10 +250,25 @@ class Captioner:
 
     @classmethod
     def load(cls, run: str | None = None, device: str = "cpu") -> Captioner:
-        """The named run, or the newest one (`instacap train` makes them)."""
+        """The named run, or the newest one (`instacap train` makes them).
+
+        On CPU the run's NumPy weights are used, so captioning with the thumbnail encoder never
+        imports torch (about 4 s); on a GPU, or for a run without model.npz, the torch model.
+        """
+        if device == "cpu":
+            from instacap import numpy_model
+
+            found = numpy_model.load(run)
+            if found is not None:
+                return cls(found, device=device)
         from instacap import checkpoint
 
         return cls(checkpoint.load(run, device=device), device=device)
+
+    @property
+    def backend(self) -> str:
+        """ "numpy" or "torch": what computes the network's steps."""
+        return "numpy" if isinstance(self.run.model, NumpyModel) else "torch"
 
     @property
     def encoder(self) -> Any:

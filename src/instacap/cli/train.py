@@ -214,7 +214,6 @@ def caption(
 
     Examples: instacap caption photo.jpg · instacap caption *.jpg --n 3 --seed 1 --json
     """
-    import torch
     from rich.text import Text
 
     from instacap import render, runtime
@@ -223,9 +222,12 @@ def caption(
     config = sample_config(
         n=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, max_len=max_len
     )
-    runtime.tune_allocator()
-    torch.set_num_threads(1)  # one small LSTM step at a time: extra threads only spin
+    runtime.tune_allocator()  # helps the CNN encoders; costs nothing
     captioner = Captioner.load(run)
+    if captioner.backend == "torch":  # a run from before model.npz
+        import torch
+
+        torch.set_num_threads(1)  # one small LSTM step at a time: extra threads only spin
     results = captioner.caption_many(photos, **_overrides(config))
     if as_json:
         render.print_json(
