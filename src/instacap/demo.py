@@ -356,7 +356,16 @@ ACCOUNTS: tuple[_Voice, ...] = (
 )
 
 
+# Real Instagram captions are short (median about 31 characters, DESIGN §7): this share of the
+# demo posts gets a caption of a few words instead of a voice's sentence.
+_SHORT_SHARE = 0.47
+_SHORT = ("{n} {e}", "{n} {e}{e2}", "{e} {n} {e}", "{N}.", "{n} mood {e}", "{n} {e} {t}", "{t}",
+          "{N} again {e}", "{N}!!", "{n} 🤍")  # fmt: skip
+
+
 def _caption(rng: random.Random, scene: str, voice: _Voice) -> str:
+    if rng.random() < _SHORT_SHARE:
+        return _short_caption(rng, scene, voice)
     phrase = rng.choice(_PHRASES[scene]).replace("{n}", rng.choice(_NOUNS[scene]))
     tags = rng.sample(_TAGS[scene], k=rng.randint(1, 3))
     if rng.random() < 0.5:
@@ -386,6 +395,21 @@ def _caption(rng: random.Random, scene: str, voice: _Voice) -> str:
     if scene_of(text) != scene:  # safety net: every caption must name its own scene
         text += " " + _TAGS[scene][0]
     return unicodedata.normalize("NFC", text)
+
+
+def _short_caption(rng: random.Random, scene: str, voice: _Voice) -> str:
+    noun = rng.choice(_NOUNS[scene])
+    fields = {
+        "n": noun,
+        "N": noun[0].upper() + noun[1:],
+        "e": rng.choice(_EMOJI[scene]),
+        "e2": rng.choice(_EMOJI[scene]),
+        "t": rng.choice(_TAGS[scene]),
+    }
+    text = rng.choice(_SHORT)
+    for key in sorted(fields, key=len, reverse=True):  # "{e2}" before "{e}"
+        text = text.replace("{" + key + "}", fields[key])
+    return unicodedata.normalize("NFC", text.lower() if voice.lowercase else text)
 
 
 # -- photos ----------------------------------------------------------------------------------
