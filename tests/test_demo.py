@@ -26,3 +26,19 @@ def test_demo_runs_offline_and_leaves_own_posts_alone():
     assert again.exit_code == 0, again.output
     data = json.loads(again.stdout)
     assert data["run"] == "demo" and data["examples"][0]["generated"]
+
+
+def test_the_library_runs_the_demo_without_the_cli():
+    from instacap import showcase
+    from instacap.cli import train as train_cli
+
+    assert (train_cli.DEMO_POSTS, train_cli.DEMO_EPOCHS) == (showcase.POSTS, showcase.EPOCHS)
+    data = showcase.prepare(posts=40)
+    fit = showcase.train(data, epochs=1)
+    shown = showcase.examples(data, k=3)
+    assert fit.name == "demo" and 1 <= len(shown) <= 3
+    assert len({ex.scene for ex in shown}) == len(shown)  # different scenes, for variety
+    for ex in shown:
+        assert ex.photo.is_file() and ex.original and len(ex.generated) == 2
+        # best first, as `instacap caption` lists them
+        assert ex.generated[0].mean_logprob >= ex.generated[1].mean_logprob

@@ -300,8 +300,13 @@ class Captioner:
         self, photos: Sequence[str | Path], n: int = 5, **overrides: Any
     ) -> list[list[Caption]]:
         """`n` captions for each photo, best (highest mean log-probability) first."""
+        return self.caption_features(self.features(photos), n=n, **overrides)
+
+    def caption_features(
+        self, feats: np.ndarray, n: int = 5, **overrides: Any
+    ) -> list[list[Caption]]:
+        """Like `caption_many`, for photos already encoded: feats [P, D] from the run's encoder."""
         config = sample_config(n=n, **overrides)
-        feats = self.features(photos)
         out = generate(self.run.model, self.run.vocab, feats, config)
         return [sorted(caps, key=lambda c: -c.mean_logprob) for caps in out]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
@@ -13,9 +14,9 @@ from instacap.config import PRESETS, SampleConfig, TrainConfig
 
 _T = TrainConfig()
 _S = SampleConfig()
+# The demo's defaults, without importing the library (showcase.POSTS and .EPOCHS; a test checks).
 DEMO_POSTS = 640
 DEMO_EPOCHS = 30
-DEMO_SHOW = 4  # held-out photos shown at the end of the demo
 
 
 @app.command()
@@ -80,7 +81,7 @@ def train(
 
     Examples: instacap train --epochs 30 · instacap train --data demo --name mine · instacap train --resume
     """
-    from instacap import dataset, render
+    from instacap import dataset, render, training
     from instacap.config import ORIGINAL_MODEL, ORIGINAL_TRAIN, ModelConfig
     from instacap.errors import InputError
 
@@ -100,7 +101,10 @@ def train(
         lr=lr or train_cfg.lr,
     )
     ds = dataset.load(data)
-    result = _fit(ds, model_cfg, train_cfg, name, resume, overwrite, preset, as_json)
+    result = _fit(as_json, lambda reporter, on_epoch: training.fit(
+        ds, model_cfg, train_cfg, name=name, resume=resume, overwrite=overwrite, preset=preset,
+        reporter=reporter, on_epoch=on_epoch,
+    ))  # fmt: skip
     if as_json:
         render.print_json(_result_json(result))
     else:
@@ -125,9 +129,9 @@ def _check_numbers(epochs: int, batch_size: int | None, lr: float | None, patien
         raise InputError(f"--patience must be 0 (never stop early) or more, not {patience}.")
 
 
-def _fit(ds: Any, model_cfg: Any, train_cfg: Any, name: str | None, resume: bool,
-         overwrite: bool, preset: str, quiet: bool) -> Any:  # fmt: skip
-    """training.fit with Rich progress and a coloured sample after each epoch."""
+def _fit(quiet: bool, fit: Callable[[Any, Callable[[Any], None]], Any]) -> Any:
+    """Run `fit(reporter, on_epoch)` (training.fit) with Rich progress and a coloured sample after
+    each epoch; Ctrl-C ends with how to resume."""
     from instacap import render, training
 
     def on_epoch(r: Any) -> None:
@@ -143,10 +147,7 @@ def _fit(ds: Any, model_cfg: Any, train_cfg: Any, name: str | None, resume: bool
 
     with render.reporting(transient=True) as reporter:
         try:
-            return training.fit(
-                ds, model_cfg, train_cfg, name=name, resume=resume, overwrite=overwrite,
-                preset=preset, reporter=reporter, on_epoch=on_epoch,
-            )  # fmt: skip
+            return fit(reporter, on_epoch)
         except training.Interrupted as stop:
             name = stop.name
     render.warn(
@@ -267,58 +268,41 @@ def demo(
 
     The demo posts (drawn photos, made-up captions from fictional accounts) live in their own store and never touch your own posts. The model is saved as the run `demo`.
     """
-    import numpy as np
     from rich.text import Text
 
-    from instacap import dataset, render
-    from instacap import demo as demo_data
-    from instacap.config import ModelConfig, PrepConfig
-    from instacap.errors import InputError
-    from instacap.sampling import generate
+    from instacap import render, showcase
 
-    if posts < 20 or epochs < 1:
-        raise InputError("The demo needs --posts of at least 20 and --epochs of at least 1.")
+    showcase.check(posts, epochs)
     with render.reporting(transient=True) as reporter:
-        demo_data.ensure(n=posts, reporter=reporter)
-        # Few posts: keep every character the demo uses (min_count 5), no decoding processes.
-        prep = PrepConfig(encoder="thumbnail", min_count=5, workers=0)
-        ds = dataset.build(prep, demo=True, reporter=reporter)
+        ds = showcase.prepare(posts, reporter)
     result = _fit(
-        ds, ModelConfig(), replace(_T, epochs=epochs), "demo", False, True, "default", as_json
+        as_json, lambda reporter, on_epoch: showcase.train(ds, epochs, reporter, on_epoch)
     )
-
-    from instacap import checkpoint
-
-    run = checkpoint.load("demo")
-    show = _pick_shown(ds.val.scenes, DEMO_SHOW)
-    feats = ds.val.features(np.array(show, dtype=np.int64))
-    caps = generate(run.model, run.vocab, feats, replace(_S, n=2, seed=0))
+    shown = showcase.examples(ds)
     if as_json:
         render.print_json(
             {
                 **_result_json(result),
                 "examples": [
                     {
-                        "photo": str(ds.val.images[i]),
-                        "original": ds.val.captions[i],
-                        "generated": [c.to_json() for c in cs],
+                        "photo": str(ex.photo),
+                        "original": ex.original,
+                        "generated": [c.to_json() for c in ex.generated],
                     }
-                    for i, cs in zip(show, caps, strict=True)
+                    for ex in shown
                 ],
             }
         )
         return
     render.out.print(f"\n[bold]Held-out demo photos[/] (validation bpc {result.best_val_bpc:.3f})")
-    for i, cs in zip(show, caps, strict=True):
+    for ex in shown:
         render.out.print(
-            Text(f"\n{ds.val.images[i].name}  ", style="bold").append(
-                ds.val.scenes[i] or "", style="dim"
-            )
+            Text(f"\n{ex.photo.name}  ", style="bold").append(ex.scene or "", style="dim")
         )
         render.out.print(
-            render.caption_text(ds.val.captions[i]).append(" ").append("(original)", style="dim")
+            render.caption_text(ex.original).append(" ").append("(original)", style="dim")
         )
-        for c in cs:
+        for c in ex.generated:
             render.out.print(
                 render.caption_text(c.tokens, c.probs)
                 .append(" ")
@@ -328,16 +312,3 @@ def demo(
     render.out.print(
         "\nCaption your own photo with the demo model:\n  instacap caption YOUR_PHOTO.jpg --run demo"
     )
-
-
-def _pick_shown(scenes: list[str | None], k: int) -> list[int]:
-    """Up to k validation rows with different scenes (the first of each), for a varied showcase."""
-    seen: set[str | None] = set()
-    picked = []
-    for i, s in enumerate(scenes):
-        if s not in seen:
-            seen.add(s)
-            picked.append(i)
-        if len(picked) == k:
-            break
-    return picked
