@@ -20,6 +20,9 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=60.0, help="training seconds per preset")
     parser.add_argument("--posts", type=int, default=640)
     parser.add_argument("--slice", type=float, default=2.0, help="seconds per turn")
+    # With another busy process on a small machine, two threads wait on each other for a core
+    # (steps ~20x slower); one thread measures the code instead of the neighbour.
+    parser.add_argument("--threads", type=int, default=0, help="0 = the training default")
     args = parser.parse_args()
     os.environ.setdefault("INSTACAP_HOME", tempfile.mkdtemp(prefix="instacap-bench-"))
 
@@ -48,7 +51,7 @@ def main() -> None:
         trainer = training._Trainer(ds, model, opt, train_cfg, torch.device("cpu"), SILENT)
         states[preset] = {"trainer": trainer, "cfg": train_cfg, "spent": 0.0, "captions": 0,
                           "epoch": 0, "queue": []}  # fmt: skip
-    torch.set_num_threads(TrainConfig().threads or runtime.cpu_threads())
+    torch.set_num_threads(args.threads or TrainConfig().threads or runtime.cpu_threads())
     while any(st["spent"] < args.budget for st in states.values()):
         for st in states.values():
             stop = min(st["spent"] + args.slice, args.budget)
