@@ -90,3 +90,24 @@ def test_text_only_model_has_no_image_branch():
     feats, ids = torch.zeros(2, 0), _batch(2, 5)[1]
     logits, _ = model(feats, ids)
     assert logits.shape == (2, 5, V) and model.image is None
+
+
+@pytest.mark.parametrize("arch", ["merge-init", "merge-inject"])
+def test_training_path_matches_the_stock_lstm(arch):
+    """The fast path (lookup input gates, own recurrence, head on real positions) computes the
+    same loss and gradients as nn.LSTM with the head over every position."""
+    torch.manual_seed(0)
+    model = CaptionModel(ModelConfig(arch=arch, dropout=0.0), V, D)
+    feats, ids = _batch(5, 12)
+    ids[1, 6], ids[1, 7:] = 2, 0  # one shorter caption: EOS, then PAD
+    inputs, targets = ids[:, :-1], ids[:, 1:]
+    fast = model.loss(feats, inputs, targets)
+    fast_grads = torch.autograd.grad(fast, list(model.parameters()), allow_unused=True)
+    model.stock = True
+    _, stock = model(feats, inputs, targets)
+    stock_grads = torch.autograd.grad(stock, list(model.parameters()), allow_unused=True)
+    assert fast.item() == pytest.approx(stock.item(), abs=1e-6)
+    for a, b in zip(fast_grads, stock_grads, strict=True):
+        assert (a is None) == (b is None)
+        if a is not None:
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)

@@ -25,6 +25,7 @@ from torch import Tensor, nn
 
 from instacap.config import ARCHS, ModelConfig
 from instacap.errors import InputError
+from instacap.recurrence import recurrence
 
 PAD = 0  # tokenizer.PAD; padding never counts in the loss
 
@@ -49,6 +50,9 @@ class CaptionModel(nn.Module):
         self.inject = has_image and config.arch == "merge-inject"
         self.init = nn.Linear(H, 2 * H) if has_image and config.arch != "merge" else None
         self.lstm = nn.LSTM(E + (H if self.inject else 0), H, batch_first=True)
+        # The original network runs as the student's did, nn.LSTM kernel and head over every
+        # padded position, so `--preset original` keeps its cost as well as its function.
+        self.stock = config.arch == "merge"
         self.text_norm = nn.LayerNorm(H) if config.normalize else None
         self.image_norm = nn.LayerNorm(H) if config.normalize and feature_dim > 0 else None
         self.drop = nn.Dropout(config.dropout)
@@ -83,12 +87,27 @@ class CaptionModel(nn.Module):
         return x
 
     def _head(self, text: Tensor, img: Tensor | None) -> Tensor:
-        """text [B, T, H] (+ img [B, H]) -> logits [B, T, V]."""
+        """text [..., H] (+ img broadcastable to it) -> logits [..., V]."""
         if self.text_norm is not None:
             text = self.text_norm(text)
-        x = text if img is None else text + img.unsqueeze(1)  # [B, T, H]
-        x = F.relu(self.hidden(self.drop(x)))  # [B, T, H]
-        return self.out(self.drop(x))  # [B, T, V]
+        x = text if img is None else text + img  # [..., H]
+        x = F.relu(self.hidden(self.drop(x)))  # [..., H]
+        return self.out(self.drop(x))  # [..., V]
+
+    def _text(self, inputs: Tensor, img: Tensor | None, h0: Tensor, c0: Tensor) -> Tensor:
+        """The LSTM's outputs, time-major: inputs [B, T] -> [T, B, H]."""
+        if self.stock:
+            text, _ = self.lstm(self._lstm_input(inputs, img), (h0, c0))  # [B, T, H]
+            return text.transpose(0, 1)
+        # The input projection split in two: the embedding half becomes a lookup in a [V, 4H]
+        # table, and the image half is computed once per caption instead of once per step.
+        w_ih, w_hh, b_ih, b_hh = self.lstm.all_weights[0]
+        E = self.config.embed
+        table = F.linear(self.embed.weight, w_ih[:, :E], b_ih + b_hh)  # [V, 4H]
+        gx = F.embedding(inputs.t(), table)  # [T, B, 4H]
+        if self.inject and img is not None:
+            gx = gx + F.linear(img, w_ih[:, E:])  # + [B, 4H], the same at every step
+        return recurrence(gx, h0[0], c0[0], w_hh)  # [T, B, H]
 
     # -- public -----------------------------------------------------------------------------
     def forward(
@@ -102,14 +121,29 @@ class CaptionModel(nn.Module):
         B = inputs.shape[0]
         img = self._image_branch(feats)  # [B, H] | None
         h0, c0, _ = self._initial_state(img, B, inputs.device)
-        text, _ = self.lstm(self._lstm_input(inputs, img), (h0, c0))  # [B, T, H]
-        logits = self._head(text, img)  # [B, T, V]
+        text = self._text(inputs, img, h0, c0).transpose(0, 1)  # [B, T, H]
+        logits = self._head(text, None if img is None else img.unsqueeze(1))  # [B, T, V]
         if targets is None:
             return logits, None
         loss = F.cross_entropy(
             logits.reshape(-1, self.vocab_size).float(), targets.reshape(-1), ignore_index=PAD
         )
         return logits, loss
+
+    def loss(self, feats: Tensor, inputs: Tensor, targets: Tensor) -> Tensor:
+        """The training loss: `forward`'s cross-entropy, computed on real target positions only.
+
+        Shorter captions in a batch leave PAD targets; their logits would only be thrown away.
+        """
+        if self.stock:
+            return self(feats, inputs, targets)[1]
+        img = self._image_branch(feats)  # [B, H] | None
+        h0, c0, _ = self._initial_state(img, inputs.shape[0], inputs.device)
+        text = self._text(inputs, img, h0, c0)  # [T, B, H]
+        real = targets.t() != PAD  # [T, B]
+        cols = real.nonzero()[:, 1]  # [N]: each real position's caption
+        logits = self._head(text[real], None if img is None else img[cols])  # [N, V]
+        return F.cross_entropy(logits.float(), targets.t()[real])
 
     def step(self, feats: Tensor, tokens: Tensor, state: State | None) -> tuple[Tensor, State]:
         """One decoding step: feats [B, D], tokens [B] -> logits [B, V] and the new state.
@@ -123,7 +157,7 @@ class CaptionModel(nn.Module):
             h, c, img = state
         x = self._lstm_input(tokens.unsqueeze(1), img)[:, 0]  # [B, E(+H)]
         h1, c1 = _lstm_cell(self.lstm, x, h[0], c[0])  # [B, H] each
-        logits = self._head(h1.unsqueeze(1), img)[:, 0]  # [B, V]
+        logits = self._head(h1, img)  # [B, V]
         return logits, (h1.unsqueeze(0), c1.unsqueeze(0), img)
 
 

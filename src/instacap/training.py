@@ -263,8 +263,7 @@ class _Trainer:
     def _step(self, idx: np.ndarray) -> tuple[float, int]:
         feats, inputs, targets = self.train.batch(idx, trim=self.config.bucket, device=self.device)
         with self.autocast():
-            _, loss = self.model(feats, inputs, targets)  # mean over real target tokens
-        assert loss is not None
+            loss = self.model.loss(feats, inputs, targets)  # mean over real target tokens
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         if self.config.clip > 0:
