@@ -15,6 +15,11 @@ The default adds two things the original lacked (docs/model.md has the measureme
 - `merge-inject` (the default): merge-init, and the image branch is also appended to the LSTM's
   input at every step, so the words themselves keep being chosen knowing the photo. This is what
   lifts scene accuracy from ~67% (merge) to ~98% on the demo data (docs/quality.md).
+
+Training on the CPU (`loss`), merge-init and merge-inject run the LSTM through `recurrence.py`:
+the same weights and results as `nn.LSTM`, with the embedding's input projection looked up from a
+table, the image's computed once per caption, and the head run on real positions only. The
+original keeps `nn.LSTM` and its full padded head, so its cost is the original's too.
 """
 
 from __future__ import annotations
@@ -96,7 +101,8 @@ class CaptionModel(nn.Module):
 
     def _text(self, inputs: Tensor, img: Tensor | None, h0: Tensor, c0: Tensor) -> Tensor:
         """The LSTM's outputs, time-major: inputs [B, T] -> [T, B, H]."""
-        if self.stock:
+        # On a GPU, cuDNN's fused LSTM beats a step-by-step loop; `recurrence` is for the CPU.
+        if self.stock or inputs.device.type != "cpu":
             text, _ = self.lstm(self._lstm_input(inputs, img), (h0, c0))  # [B, T, H]
             return text.transpose(0, 1)
         # The input projection split in two: the embedding half becomes a lookup in a [V, 4H]
@@ -135,8 +141,10 @@ class CaptionModel(nn.Module):
 
         Shorter captions in a batch leave PAD targets; their logits would only be thrown away.
         """
-        if self.stock:
-            return self(feats, inputs, targets)[1]
+        if self.stock or inputs.device.type != "cpu":
+            loss = self(feats, inputs, targets)[1]
+            assert loss is not None
+            return loss
         img = self._image_branch(feats)  # [B, H] | None
         h0, c0, _ = self._initial_state(img, inputs.shape[0], inputs.device)
         text = self._text(inputs, img, h0, c0)  # [T, B, H]

@@ -390,9 +390,7 @@ def _restore(path: Path, model: CaptionModel, opt: Any, device: torch.device) ->
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise CheckpointError(
-            f"{path} cannot be resumed ({exc}); start a new run."
-        ) from exc
+        raise CheckpointError(f"{path} cannot be resumed ({exc}); start a new run.") from exc
     return pos
 
 
