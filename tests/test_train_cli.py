@@ -28,10 +28,13 @@ def _train(*extra: str):
 
 
 def test_train_then_caption(tiny):
-    result = _train("--json")
+    assert _train("--threads", "-1").exit_code == 2  # a usage error, before any work
+    result = _train("--json", "--threads", "1")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["run"] == "cli" and len(summary["epochs"]) == 1
+    meta = json.loads((paths.runs_dir() / "cli" / "meta.json").read_text())
+    assert meta["train_config"]["threads"] == 1
     photo = tiny.val.images[0]
     out = runner.invoke(
         app, ["caption", str(photo), str(photo), "--n", "3", "--seed", "1", "--json"]

@@ -144,7 +144,10 @@ def fit(
         model_config = runs.model_config_from(meta)
         saved_train = TrainConfig(**{**meta["train_config"], "device": train_config.device})
         train_config = replace(
-            saved_train, epochs=train_config.epochs, patience=train_config.patience
+            saved_train,
+            epochs=train_config.epochs,
+            patience=train_config.patience,
+            threads=train_config.threads,
         )
         preset = meta.get("preset", preset)
     elif not resume and (path / META_FILE).exists():

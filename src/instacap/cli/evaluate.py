@@ -54,6 +54,14 @@ def eval_command(
     device: Annotated[
         str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")
     ] = "auto",
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads",
+            min=0,
+            help="CPU threads (0 = all cores; 1 on a machine busy with other work).",
+        ),
+    ] = EvalConfig.threads,
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the numbers as JSON on stdout (for scripts).")
     ] = False,
@@ -66,7 +74,7 @@ def eval_command(
         report = evaluation.evaluate(
             run,
             dataset=data,
-            config=EvalConfig(n=n, seed=seed),
+            config=EvalConfig(n=n, seed=seed, threads=threads),
             samples=samples,
             device=where,
             reporter=reporter,

@@ -71,6 +71,15 @@ def train(
         int, typer.Option("--seed", help="Same seed, same data: same model.")
     ] = _T.seed,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = _T.device,
+    threads: Annotated[
+        int,
+        typer.Option(
+            "--threads",
+            min=0,
+            help="CPU threads (0 = all cores). On a machine busy with other work, 1 can be "
+            "several times faster: threads waiting for a busy core stall the others.",
+        ),
+    ] = _T.threads,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the epoch metrics as JSON.")
     ] = False,
@@ -97,6 +106,7 @@ def train(
         patience=patience,
         seed=seed,
         device=device,
+        threads=threads,
         batch_size=batch_size or train_cfg.batch_size,
         lr=lr or train_cfg.lr,
     )
