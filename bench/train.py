@@ -1,9 +1,10 @@
 """Training speed: the default recipe against `--preset original`, same data, same wall clock.
 
 Both train on the demo data set (thumbnail features) for the same budget of pure training time;
-then each one's validation bits per character is measured. Validation also runs (off the clock)
-after every slice, to tell how soon the default reached the bpc the original ended with. Prints
-one JSON line per preset and one with the ratios.
+validation bits per character runs (off the clock) after every slice. Compared: the best bpc each
+reached within the budget (`instacap train` keeps the best epoch, so that is the model one gets),
+the final one, and how soon the default reached the original's best. Prints one JSON line per
+preset, one with the ratios and one with both validation curves.
 Run: .venv/bin/python bench/train.py [--budget 60] [--posts 640] [--threads N]
 """
 
@@ -72,31 +73,32 @@ def main() -> None:
             st["curve"].append((st["spent"], st["trainer"].validate() / math.log(2)))
     results = {}
     for preset, st in states.items():
-        bpc = st["curve"][-1][1]
+        bpc, best = st["curve"][-1][1], min(b for _, b in st["curve"])
         results[preset] = {
             "bench": "train",
             "preset": preset,
             "captions_per_s": round(st["captions"] / st["spent"], 1),
-            "val_bpc": round(bpc, 4),
+            "best_val_bpc": round(best, 4),
+            "final_val_bpc": round(bpc, 4),
             "seconds": round(st["spent"], 1),
             "epochs": round(st["captions"] / len(ds.train), 2),
             "threads": torch.get_num_threads(),
         }
         print(json.dumps(results[preset]), flush=True)
     d, o = results["default"], results["original"]
-    # Seconds of training the default needed to first match the original's final bpc.
     curves = {k: [(round(t, 1), round(b, 3)) for t, b in st["curve"]] for k, st in states.items()}
-    print(json.dumps({"bench": "train", "seconds_and_val_bpc": curves}))
-    reached = next((t for t, b in states["default"]["curve"] if b <= o["val_bpc"]), None)
+    # Seconds of training the default needed to first match the original's best bpc.
+    reached = next((t for t, b in states["default"]["curve"] if b <= o["best_val_bpc"]), None)
     print(json.dumps({
         "bench": "train",
         "speedup": round(d["captions_per_s"] / o["captions_per_s"], 2),
-        "bpc_default": d["val_bpc"],
-        "bpc_original": o["val_bpc"],
-        "bpc_equal_or_better": d["val_bpc"] <= o["val_bpc"],
-        "default_s_to_original_bpc": None if reached is None else round(reached, 1),
+        "best_bpc_default": d["best_val_bpc"],
+        "best_bpc_original": o["best_val_bpc"],
+        "bpc_equal_or_better": d["best_val_bpc"] <= o["best_val_bpc"],
+        "default_s_to_original_best_bpc": None if reached is None else round(reached, 1),
         "time_to_bpc_speedup": None if reached is None else round(o["seconds"] / reached, 1),
     }))  # fmt: skip
+    print(json.dumps({"bench": "train", "seconds_and_val_bpc": curves}))
 
 
 if __name__ == "__main__":

@@ -52,7 +52,9 @@ def test_masked_positions_do_not_change_the_loss():
 @pytest.mark.parametrize("arch", ["merge", "merge-inject"])
 def test_tiny_model_overfits_a_handful_of_captions(arch):
     torch.manual_seed(0)
-    model = CaptionModel(ModelConfig(arch=arch, embed=16, hidden=48, dropout=0.0), V, D)
+    model = CaptionModel(
+        ModelConfig(arch=arch, embed=16, hidden=48, dropout=0.0, image_dropout=0.0), V, D
+    )
     feats, ids = _batch(4, 12)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-2)
     for _ in range(80):
@@ -97,7 +99,7 @@ def test_training_path_matches_the_stock_lstm(arch):
     """The fast path (lookup input gates, own recurrence, head on real positions) computes the
     same loss and gradients as nn.LSTM with the head over every position."""
     torch.manual_seed(0)
-    model = CaptionModel(ModelConfig(arch=arch, dropout=0.0), V, D)
+    model = CaptionModel(ModelConfig(arch=arch, dropout=0.0, image_dropout=0.0), V, D)
     feats, ids = _batch(5, 12)
     ids[1, 6], ids[1, 7:] = 2, 0  # one shorter caption: EOS, then PAD
     inputs, targets = ids[:, :-1], ids[:, 1:]

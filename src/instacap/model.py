@@ -61,6 +61,7 @@ class CaptionModel(nn.Module):
         self.text_norm = nn.LayerNorm(H) if config.normalize else None
         self.image_norm = nn.LayerNorm(H) if config.normalize and feature_dim > 0 else None
         self.drop = nn.Dropout(config.dropout)
+        self.image_drop = nn.Dropout(config.image_dropout)
         self.hidden = nn.Linear(H, H)
         self.out = nn.Linear(H, vocab_size)
 
@@ -72,8 +73,8 @@ class CaptionModel(nn.Module):
         x = F.normalize(feats.float(), dim=-1) if self.config.normalize else feats  # [B, D]
         img = self.image(x)  # [B, H]
         if self.image_norm is not None:
-            return self.image_norm(img)
-        return img * self.config.image_weight
+            return self.image_drop(self.image_norm(img))
+        return self.image_drop(img * self.config.image_weight)
 
     def _initial_state(self, img: Tensor | None, batch: int, device: torch.device) -> State:
         H = self.config.hidden
