@@ -274,7 +274,7 @@ def demo(
     epochs: Annotated[int, typer.Option("--epochs", "-e", help="Training epochs.")] = DEMO_EPOCHS,
     as_json: Annotated[bool, typer.Option("--json", help="Print the results as JSON.")] = False,
 ) -> None:
-    """Try everything offline in about a minute and a half: synthetic posts → prep → train → caption.
+    """Try everything offline in under a minute: synthetic posts → prep → train → caption.
 
     The demo posts (drawn photos, made-up captions from fictional accounts) live in their own store and never touch your own posts. The model is saved as the run `demo`.
     """
