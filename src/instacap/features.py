@@ -32,7 +32,7 @@ import numpy as np
 from instacap import images, paths
 from instacap.encoders import Encoder, fit
 from instacap.errors import BadImage, CacheError
-from instacap.files import file_lock, sha256_of, write_atomic
+from instacap.files import file_lock, open_wal, sha256_of, write_atomic
 from instacap.progress import SILENT, Reporter
 
 SCHEMA = """
@@ -77,10 +77,7 @@ class FeatureStore:
         elif meta is not None:
             write_atomic(meta_path, json.dumps({"dim": dim, **meta}, indent=2).encode())
         try:
-            self._db = sqlite3.connect(self.root / "index.db", timeout=60, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA busy_timeout=60000")
-            self._db.executescript(SCHEMA)
+            self._db = open_wal(self.root / "index.db", SCHEMA, timeout=60)
         except sqlite3.DatabaseError as exc:
             raise CacheError(
                 f"The feature index {self.root / 'index.db'} is damaged ({exc}); "

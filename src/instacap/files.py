@@ -1,9 +1,11 @@
-"""Durable file primitives shared by the stores: atomic writes, content hashes, a writer lock."""
+"""Durable file primitives shared by the stores: atomic writes, content hashes, a writer lock,
+SQLite in WAL mode."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -75,3 +77,13 @@ def _unlock(fh: IO[bytes]) -> None:
     import fcntl
 
     fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def open_wal(path: Path, schema: str, timeout: float) -> sqlite3.Connection:
+    """A SQLite database in WAL mode and autocommit (each write opens its own short explicit
+    transaction), waiting up to `timeout` seconds for other writers; `schema` is applied."""
+    db = sqlite3.connect(path, timeout=timeout, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+    db.executescript(schema)
+    return db

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from instacap import paths
 from instacap.errors import CacheError
-from instacap.files import file_lock, write_atomic
+from instacap.files import file_lock, open_wal, write_atomic
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (
@@ -74,11 +74,7 @@ class PostStore:
             # Switching a new database to WAL fails at once with "database is locked" (no busy
             # wait) while another process does the same, so opening is serialised by a lock file.
             with file_lock(self.root / ".posts.lock"):
-                # Autocommit mode: every write below opens its own short explicit transaction.
-                self._db = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA busy_timeout=30000")
-                self._db.executescript(SCHEMA)
+                self._db = open_wal(self.db_path, SCHEMA, timeout=30)
         except sqlite3.DatabaseError as exc:
             raise CacheError(
                 f"The posts database {self.db_path} cannot be opened ({exc}); "
