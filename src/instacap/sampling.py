@@ -165,7 +165,7 @@ def _decode(vocab: Vocab, step: StepFn, config: SampleConfig, draws: np.ndarray)
     run = np.zeros(B, dtype=np.int64)  # length of the current token run
     logps: list[np.ndarray] = []  # each [B]: log p of the chosen token at temperature 1
     for t in range(L - 1):  # BOS already uses one of max_len tokens
-        logits = step(ids[:, : t + 1]).astype(np.float32)  # [B, V]
+        logits = np.asarray(step(ids[:, : t + 1]), dtype=np.float32)  # [B, V], no copy
         choice = _sample(logits, ids[:, t], run, config, draws[:, t])  # [B]
         choice[done] = PAD
         logps.append(_log_softmax_at(logits, choice))
