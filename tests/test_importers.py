@@ -6,6 +6,7 @@ The instaloader layout reproduced here is what instaloader 4.16 writes with its 
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import lzma
@@ -17,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -26,6 +29,15 @@ from instacap.errors import CacheError, InputError
 from instacap.posts import NewPost, PostStore
 
 runner = CliRunner()
+
+
+def _photo_bytes() -> bytes:
+    buf = io.BytesIO()
+    Image.new("RGB", (24, 16), (90, 160, 40)).save(buf, "JPEG")
+    return buf.getvalue()
+
+
+PHOTO = _photo_bytes()  # one small photo shared by the generated tables
 
 
 # -- building input folders ----------------------------------------------------------------------
@@ -382,6 +394,42 @@ def test_semicolon_csv_with_bom(tmp_path):
     assert [p.caption for p in posts.values()] == ["Semikolon 🇩🇪"]
 
 
+def test_tsv_with_quoted_header_and_windows_line_ends(tmp_path):
+    jpeg(tmp_path / "x.jpg")
+    table = tmp_path / "t.tsv"
+    # A header cell with a comma (quoted) must not make the comma the delimiter.
+    table.write_bytes(
+        '\ufeffimage\tcaption\t"notes, misc"\r\nx.jpg\t"Tab\there, ""quoted"", done"\ta,b\r\n'.encode()
+    )
+    result, posts = do_import(table, account="erin")
+    assert not result.skipped
+    assert [p.caption for p in posts.values()] == ['Tab here, "quoted", done']
+
+
+def test_excel_sep_line_names_the_delimiter(tmp_path):
+    jpeg(tmp_path / "x.jpg")
+    table = tmp_path / "t.csv"
+    table.write_text('sep=;\nimage;caption;account\nx.jpg;"One, two; three";fay\n')
+    _, posts = do_import(table)
+    assert [(p.caption, p.account) for p in posts.values()] == [("One, two; three", "fay")]
+
+
+def test_row_with_an_unquoted_delimiter_is_a_bad_row_not_an_invented_account(tmp_path):
+    jpeg(tmp_path / "x.jpg")
+    table = tmp_path / "t.csv"
+    table.write_text(
+        "image,caption,account\nx.jpg,Hello, world,gus\n\nx.jpg,Fine,gus\nx.jpg,Short\n"
+    )
+    result, posts = do_import(table)
+    assert [(p.caption, p.account) for p in posts.values()] == [("Fine", "gus")]
+    assert result.skipped == {"bad row": 2}
+    assert result.problems[0] == (
+        "t.csv:2: has 4 fields but the header names 3; put captions that contain a comma or a "
+        "line break in double quotes"
+    )
+    assert result.problems[1].startswith("t.csv:5: has 2 fields")  # line numbers count blanks
+
+
 def test_table_row_with_escaping_account_is_skipped(tmp_path, instacap_home):
     jpeg(tmp_path / "x.jpg")
     table = tmp_path / "t.csv"
@@ -389,6 +437,74 @@ def test_table_row_with_escaping_account_is_skipped(tmp_path, instacap_home):
     result, posts = do_import(table)
     assert result.skipped == {"invalid account": 1} and not posts
     assert not (instacap_home / "etc").exists() and not (instacap_home.parent / "etc").exists()
+
+
+# -- every caption arrives exactly: random captions through csv.writer and JSONL -------------------
+
+# Pieces a real caption is made of, weighted towards what breaks a table reader: quotes (single,
+# doubled, at either end), the three delimiters, line breaks of every kind, emoji with skin tones,
+# ZWJ sequences and flags, right-to-left text, combining marks and separators Unicode treats as
+# line breaks.
+CAPTION_PIECES = [
+    '"', '""', '"quoted"', "'", ",", ";", "\t", "\n", "\r\n", "\r", " ", "  ",
+    "word", "Sunny, with a comma", "a;b", "#travel", "@friend", "https://x.example/?a=1,2",
+    "👍🏽", "👩\u200d👩\u200d👧\u200d👦", "🇩🇪", "☀️", "שלום עולם", "مرحبا بالعالم", "e\u0301",
+    "n\u0303", "\u2028", "\u0085", "\ufeff", "\x00", "ß", "Ω",
+]  # fmt: skip
+captions = (
+    st.lists(
+        st.one_of(st.sampled_from(CAPTION_PIECES), st.text(max_size=3)), min_size=1, max_size=12
+    )
+    .map("".join)
+    .filter(lambda c: importers.clean_caption(c) != "")
+)
+accounts = st.from_regex(r"[A-Za-z0-9._]{1,30}", fullmatch=True)
+# A column after the caption whose name needs quoting in every dialect, holding caption-like text:
+# a caption fragment spilling into the next column would show up as a wrong account or note.
+NOTE = 'notes, "x"; y\tz'
+table_rows = st.lists(st.tuples(captions, accounts, captions), min_size=1, max_size=5)
+
+
+@pytest.mark.parametrize(
+    "kind", [",", ";", "\t", "jsonl"], ids=["comma", "semicolon", "tab", "jsonl"]
+)
+@settings(max_examples=15, deadline=None)
+@given(
+    rows=table_rows,
+    columns=st.permutations(["image", "caption", "account", "shortcode", NOTE]),
+    line_end=st.sampled_from(["\r\n", "\n"]),
+    bom=st.booleans(),
+)
+def test_random_captions_are_imported_exactly(kind, rows, columns, line_end, bom, tmp_path_factory):
+    folder = tmp_path_factory.mktemp("table")
+    (folder / "p.jpg").write_bytes(PHOTO)
+    records = [
+        {"image": "p.jpg", "caption": cap, "account": acc, "shortcode": f"S{i}", NOTE: note}
+        for i, (cap, acc, note) in enumerate(rows)
+    ]
+    if kind == "jsonl":
+        table = folder / "posts.jsonl"
+        # Column order as drawn; raw U+2028/U+0085 inside strings, as json.dumps writes them.
+        text = "".join(
+            json.dumps({c: r[c] for c in columns}, ensure_ascii=False) + line_end for r in records
+        )
+    else:
+        table = folder / ("posts.tsv" if kind == "\t" else "posts.csv")
+        buf = io.StringIO(newline="")
+        writer = csv.writer(buf, delimiter=kind, lineterminator=line_end)
+        writer.writerow(columns)
+        writer.writerows([r[c] for c in columns] for r in records)
+        text = buf.getvalue()
+    table.write_bytes((("\ufeff" if bom else "") + text).encode())
+
+    with PostStore(folder / "store") as store:
+        result = importers.run(store, importers.scan([table]))
+        stored = {p.shortcode: (p.caption, p.account) for p in store.posts()}
+    expected = {
+        f"S{i}": (importers.clean_caption(cap), acc) for i, (cap, acc, _) in enumerate(rows)
+    }
+    assert result.problems == [] and not result.skipped
+    assert stored == expected
 
 
 # -- bad input: one sentence, store unchanged ---------------------------------------------------
@@ -434,6 +550,15 @@ def test_csv_missing_columns(tmp_path, instacap_home, filled):
     table.write_text("image,description\nx.jpg,hello\n")
     r = _fails([table], "lacks the column caption", instacap_home, filled)
     assert "description" in flat(r.output)  # names what it found
+
+
+def test_csv_header_without_delimiter(tmp_path, instacap_home, filled):
+    table = tmp_path / "t.csv"
+    table.write_text("image|caption\nx.jpg|hello\n")
+    r = _fails(
+        [table], "has no comma, semicolon or tab between column names", instacap_home, filled
+    )
+    assert "'image|caption'" in flat(r.output) and "image,caption" in flat(r.output)
 
 
 def test_csv_without_rows(tmp_path, instacap_home, filled):

@@ -25,7 +25,7 @@ import os
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -240,10 +240,9 @@ def _looter_candidates(folder: Path, names: list[str], owner: str | None) -> lis
 
 
 def _scan_table(path: Path) -> list[Candidate]:
-    rows = list(_read_rows(path))
+    keys, rows = _read_table(path)
     if not rows:
         raise InputError(f"{path} has no rows; add one row per post (image path and caption).")
-    keys = {k for _, row in rows if isinstance(row, dict) for k in row}
     image_key = _column(keys, IMAGE_COLUMNS)
     caption_key = _column(keys, CAPTION_COLUMNS)
     if image_key is None or caption_key is None:
@@ -252,7 +251,7 @@ def _scan_table(path: Path) -> list[Candidate]:
             for names, key in ((IMAGE_COLUMNS, image_key), (CAPTION_COLUMNS, caption_key))
             if key is None
         ]
-        have = ", ".join(sorted(keys)) or "none"
+        have = ", ".join(sorted(set(keys))) or "none"
         raise InputError(
             f"{path} lacks the column{'s' if len(missing) > 1 else ''} {' and '.join(missing)} "
             f"(it has: {have}); each row needs an image path and a caption."
@@ -264,7 +263,8 @@ def _scan_table(path: Path) -> list[Candidate]:
     for line, row in rows:
         label = f"{path.name}:{line}"
         if not isinstance(row, dict):
-            found.append(Candidate("table", label, label, None, error="not a JSON object"))
+            error = row if isinstance(row, str) else "not a JSON object"
+            found.append(Candidate("table", label, label, None, error=error))
             continue
         image = _text(row.get(image_key)).strip()
         found.append(
@@ -287,8 +287,10 @@ def _cell(row: dict[str, Any], key: str | None) -> str | None:
     return (_text(row.get(key)).strip() or None) if key else None
 
 
-def _column(keys: set[str], aliases: tuple[str, ...]) -> str | None:
-    lowered = {k.strip().lower(): k for k in keys if isinstance(k, str)}
+def _column(keys: list[str], aliases: tuple[str, ...]) -> str | None:
+    lowered: dict[str, str] = {}
+    for k in keys:
+        lowered.setdefault(k.strip().lower(), k)  # the first of two spellings counts
     return next((lowered[a] for a in aliases if a in lowered), None)
 
 
@@ -296,27 +298,129 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-def _read_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, row) pairs; a JSONL line that is not JSON gives the row None."""
-    text = decode_text(_read_bytes(path), keep_tabs=True)
-    if TABLE_EXTS[path.suffix.lower()] == "jsonl":
-        for i, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    yield i, json.loads(line)
-                except json.JSONDecodeError:
-                    yield i, None
-        return
+def _read_table(path: Path) -> tuple[list[str], list[tuple[int, Any]]]:
+    """The column names and the (line number, row) pairs of a table. A row is a dict; None for a
+    JSONL line that is not JSON; a string saying what is wrong for a CSV row that cannot be read
+    as its header says."""
+    text = decode_text(_read_bytes(path), keep_tabs=True).lstrip("\ufeff")
+    if TABLE_EXTS[path.suffix.lower()] == "csv":
+        return _read_csv(path, text)
+    rows: list[tuple[int, Any]] = []
+    # Only \n ends a JSON line: str.splitlines would also split at U+2028 or U+0085, which
+    # json.dumps(ensure_ascii=False) leaves raw inside strings.
+    for i, line in enumerate(text.split("\n"), 1):
+        if line.strip():
+            try:
+                rows.append((i, json.loads(line)))
+            except json.JSONDecodeError:
+                rows.append((i, None))
+    keys = list(
+        {k: None for _, row in rows if isinstance(row, dict) for k in row if isinstance(k, str)}
+    )
+    return keys, rows
+
+
+# Delimiters a table may use, in the order that breaks ties.
+DELIMITERS = (",", ";", "\t")
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+_KNOWN_COLUMNS = frozenset(
+    IMAGE_COLUMNS + CAPTION_COLUMNS + ACCOUNT_COLUMNS + TIME_COLUMNS + ID_COLUMNS
+)
+
+
+def _read_csv(path: Path, text: str) -> tuple[list[str], list[tuple[int, Any]]]:
+    """The header and rows of a CSV/TSV table read with RFC 4180 quoting; only the delimiter is
+    guessed.
+
+    Guessing the whole dialect from a sample (csv.Sniffer) mistook a quote inside a caption for
+    the quote character, or a caption's commas for the delimiter. Here the header line alone
+    decides the delimiter and every field is read with the standard rules: quotes around a
+    field, `""` for a quote inside it, delimiters and line breaks allowed inside quotes.
+    """
+    line_offset = 0
+    sep = re.match(r"sep=(.)\r?\n", text)  # Excel's "sep=;" first line names the delimiter
+    if sep:
+        delimiter = sep[1]
+        text = text[sep.end() :]
+        line_offset = 1
+    else:
+        delimiter = _guess_delimiter(path, text)
+    if not text.strip():
+        return [], []
+    # In a file whose lines end with \n alone, a lone \r is part of a caption: Python's csv.writer
+    # (and so pandas on Linux) leaves it unquoted unless it is in the line terminator. It stands
+    # in as a NUL (decode_text removed every real one) while csv reads the lines.
+    header = _first_record(text)
+    lf_only = text[len(header) : len(header) + 1] == "\n"
+    if lf_only:
+        text = re.sub(r"\r(?!\n)", "\x00", text)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    rows: list[tuple[int, Any]] = []
     try:
-        dialect: Any = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
-    except csv.Error:
-        dialect = "excel-tab" if path.suffix.lower() == ".tsv" else "excel"
-    try:
-        reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
-        for row in reader:
-            yield reader.line_num, {k: v for k, v in row.items() if k is not None}
+        names = [h.strip() for h in next(reader)]
+        start = reader.line_num + 1
+        for fields in reader:
+            line, start = start + line_offset, reader.line_num + 1
+            if not any(f.strip() for f in fields):
+                continue  # a blank line
+            if lf_only:
+                fields = [f.replace("\x00", "\r") for f in fields]
+            rows.append((line, _csv_row(names, fields, delimiter)))
     except csv.Error as exc:
         raise InputError(f"{path} is not a readable CSV file ({exc}); check its format.") from exc
+    return names, rows
+
+
+def _csv_row(names: list[str], fields: list[str], delimiter: str) -> dict[str, str] | str:
+    """The row as a dict, or why it cannot be trusted: a row with more or fewer fields than the
+    header is a caption with an unquoted delimiter or line break, and reading it anyway would
+    cut the caption and put its words in other columns (an invented account)."""
+    while len(fields) > len(names) and not fields[-1].strip():
+        fields = fields[:-1]  # trailing empty fields (a delimiter at the end of the line)
+    if len(fields) != len(names):
+        what = _DELIMITER_NAMES.get(delimiter, repr(delimiter))
+        return (
+            f"has {len(fields)} fields but the header names {len(names)}; put captions that "
+            f"contain a {what} or a line break in double quotes"
+        )
+    row: dict[str, str] = {}
+    for name, value in zip(names, fields, strict=True):
+        row.setdefault(name, value)  # a repeated column name: the first one counts
+    return row
+
+
+def _guess_delimiter(path: Path, text: str) -> str:
+    """The delimiter of the header line: the one that splits it into the most known column names
+    (then into the most columns); InputError when none splits it."""
+    header = _first_record(text)
+    if not header.strip():
+        return ","  # an empty table: the caller says it has no rows
+    prefer = ("\t", ",", ";") if path.suffix.lower() == ".tsv" else DELIMITERS
+
+    def score(d: str) -> tuple[int, int, int]:
+        cells = next(csv.reader([header], delimiter=d), [])
+        known = sum(c.strip().lower() in _KNOWN_COLUMNS for c in cells)
+        return known, len(cells), -prefer.index(d)
+
+    best = max(prefer, key=score)
+    if score(best)[1] < 2:
+        shown = header if len(header) <= 60 else header[:57] + "..."
+        raise InputError(
+            f"The first line of {path} ({shown!r}) has no comma, semicolon or tab between column "
+            "names; start the table with a header line such as image,caption."
+        )
+    return best
+
+
+def _first_record(text: str) -> str:
+    """The header line: text up to the first line break outside double quotes."""
+    quoted = False
+    for i, c in enumerate(text):
+        if c == '"':
+            quoted = not quoted
+        elif c in "\r\n" and not quoted:
+            return text[:i]
+    return text
 
 
 def _read_bytes(path: Path) -> bytes:
