@@ -12,6 +12,7 @@ import hashlib
 import io
 import pickle
 import zipfile
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -34,17 +35,16 @@ def save_state(path: Path, state: dict[str, Any]) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def save_model(run_path: Path, model: CaptionModel) -> dict[str, str]:
-    """model.pt and model.npz of `model`; returns their hashes as meta.json entries."""
+def model_files(model: CaptionModel) -> dict[str, bytes]:
+    """The bytes of model.pt and model.npz for `model` (runs.replace_model writes them)."""
     weights = model.state_dict()
     arrays = {k: v.detach().float().cpu().numpy() for k, v in weights.items()}
-    return {
-        "model_sha256": save_state(run_path / MODEL_FILE, weights),
-        "arrays_sha256": runs.save_arrays(run_path / ARRAYS_FILE, arrays),
-    }
+    buf = io.BytesIO()
+    torch.save(weights, buf)
+    return {MODEL_FILE: buf.getvalue(), ARRAYS_FILE: runs.arrays_bytes(arrays)}
 
 
-def load_state(path: Path, expect_sha256: str | None = None) -> dict[str, Any]:
+def load_state(path: Path, expect_sha256: str | Collection[str] | None = None) -> dict[str, Any]:
     """Read a state saved by `save_state`, refusing anything that is not plain tensors/values."""
     data = runs.read_checked(path, expect_sha256)
     try:
@@ -91,7 +91,7 @@ def load(name: str | None = None, device: str = "cpu") -> Run:
     """The named run (the newest when None), as a torch model in eval mode on `device`."""
     name, path, meta, vocab = runs.locate(name)
     model = build_model(meta, vocab)
-    state = load_state(path / MODEL_FILE, meta.get("model_sha256"))
+    state = load_state(path / MODEL_FILE, runs.accepted_hashes(meta, "model_sha256"))
     apply_weights(model, state, path / MODEL_FILE)
     model.to(device).eval()
     return runs.make_run(name, path, model, vocab, meta)

@@ -140,9 +140,10 @@ def load(name: str | None = None) -> Run | None:
     """The named run (the newest when None) with a NumpyModel, or None when the run has no
     model.npz (trained by an instacap before it was written): then use checkpoint.load."""
     name, path, meta, vocab = runs.locate(name)
-    if "arrays_sha256" not in meta or not (path / ARRAYS_FILE).is_file():
+    accepted = runs.accepted_hashes(meta, "arrays_sha256")
+    if accepted is None or not (path / ARRAYS_FILE).is_file():
         return None
-    weights = runs.load_arrays(path / ARRAYS_FILE, meta["arrays_sha256"])
+    weights = runs.load_arrays(path / ARRAYS_FILE, accepted)
     try:
         config = runs.model_config_from(meta)
         model = NumpyModel(config, vocab.size, int(meta["feature_dim"]), weights)

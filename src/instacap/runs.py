@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import Collection
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,8 @@ from instacap.tokenizer import Vocab
 FORMAT = 1  # bump when meta.json or the state layout changes incompatibly
 MODEL_FILE, ARRAYS_FILE, LAST_FILE = "model.pt", "model.npz", "last.pt"
 META_FILE, METRICS_FILE = "meta.json", "metrics.jsonl"
+HASH_KEYS = {MODEL_FILE: "model_sha256", ARRAYS_FILE: "arrays_sha256"}
+PENDING_KEY = "pending_sha256"  # hashes of weights being written (see replace_model)
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,62 @@ def run_names() -> list[str]:
     root = paths.runs_dir()
     if not root.is_dir():
         return []
-    found = [d for d in root.iterdir() if (d / META_FILE).is_file() and (d / MODEL_FILE).is_file()]
+    found = [d for d in root.iterdir() if d.is_dir() and is_trained(d)]
     return [d.name for d in sorted(found, key=lambda d: (d / META_FILE).stat().st_mtime)]
+
+
+def incomplete_names() -> list[str]:
+    """Run folders without a model yet (stopped before their first epoch ended), by name."""
+    root = paths.runs_dir()
+    if not root.is_dir():
+        return []
+    return sorted(
+        d.name
+        for d in root.iterdir()
+        if d.is_dir() and not d.name.startswith(".") and not is_trained(d)
+    )
+
+
+def is_trained(path: Path) -> bool:
+    """Whether a run folder holds a model to caption with: meta.json and model.pt, and at least
+    one finished epoch. A run killed in its first epoch has meta.json only (or, killed while
+    saving that epoch, a model.pt that meta.json does not count yet)."""
+    if not ((path / META_FILE).is_file() and (path / MODEL_FILE).is_file()):
+        return False
+    try:
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return True  # damaged: read_meta says so in one sentence when the run is used
+    metrics = meta.get("metrics") if isinstance(meta, dict) else None
+    if not isinstance(metrics, dict) or not isinstance(metrics.get("epochs_done"), int):
+        return True  # written by hand or by an older instacap: trust the model file
+    return bool(metrics["epochs_done"] >= 1)
+
+
+def has_checkpoint(path: Path) -> bool:
+    """Whether `--resume` has something to continue from (last.pt)."""
+    return (path / LAST_FILE).is_file()
+
+
+def retrain_hint(name: str, meta: dict[str, Any] | None = None) -> str:
+    """The command that starts an incomplete run again: its data set (when not 'default') and
+    epochs as meta.json recorded them."""
+    meta = meta or {}
+    dataset, train_config = meta.get("dataset"), meta.get("train_config")
+    data = dataset.get("name") if isinstance(dataset, dict) else None
+    epochs = train_config.get("epochs") if isinstance(train_config, dict) else None
+    extra = f" --data {data}" if isinstance(data, str) and data and data != "default" else ""
+    extra += f" --epochs {epochs}" if isinstance(epochs, int) else ""
+    return f"`instacap train{extra} --name {name}`"
+
+
+def latest_started() -> str | None:
+    """The run folder with the newest meta.json, trained or not (what `--resume` continues)."""
+    root = paths.runs_dir()
+    if not root.is_dir():
+        return None
+    found = [d for d in root.iterdir() if d.is_dir() and (d / META_FILE).is_file()]
+    return max(found, key=lambda d: (d / META_FILE).stat().st_mtime).name if found else None
 
 
 def newest() -> str | None:
@@ -60,10 +117,19 @@ def newest() -> str | None:
 
 
 def locate(name: str | None) -> tuple[str, Path, dict[str, Any], Vocab]:
-    """(name, folder, meta, vocabulary) of the named run, the newest when `name` is None."""
+    """(name, folder, meta, vocabulary) of the named run, the newest when `name` is None.
+
+    A run without a model yet (killed in its first epoch) is refused with the command that
+    trains it, never with a message about a missing file."""
     if name is None:
         name = newest()
         if name is None:
+            waiting = incomplete_names()
+            if waiting:
+                raise NotReady(
+                    f"No trained run yet (run {waiting[-1]!r} stopped before its first epoch "
+                    f"ended); train it with {retrain_hint(waiting[-1], _peek(waiting[-1]))}."
+                )
             raise NotReady(
                 "No trained run yet; train one with `instacap train` (or try `instacap demo`)."
             )
@@ -73,6 +139,11 @@ def locate(name: str | None) -> tuple[str, Path, dict[str, Any], Vocab]:
         raise NotReady(
             f"There is no run named {name!r} (runs: {known}); train it with `instacap train --name {name}`."
         )
+    if not is_trained(path):
+        raise NotReady(
+            f"Run {name!r} has no trained model yet (it stopped before its first epoch ended); "
+            f"train it with {retrain_hint(name, _peek(name))}."
+        )
     meta = read_meta(path)
     try:
         vocab = Vocab.from_json(meta["vocab"])
@@ -81,6 +152,15 @@ def locate(name: str | None) -> tuple[str, Path, dict[str, Any], Vocab]:
             f"{path / META_FILE} has a damaged vocabulary ({exc}); train the run again."
         ) from exc
     return name, path, meta, vocab
+
+
+def _peek(name: str) -> dict[str, Any]:
+    """meta.json of a run as far as it can be read, {} otherwise (for hints only)."""
+    try:
+        meta = json.loads((run_dir(name) / META_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
 
 
 def make_run(name: str, path: Path, model: Any, vocab: Vocab, meta: dict[str, Any]) -> Run:
@@ -97,13 +177,15 @@ def make_run(name: str, path: Path, model: Any, vocab: Vocab, meta: dict[str, An
 
 
 # -- files ------------------------------------------------------------------------------------
-def read_checked(path: Path, expect_sha256: str | None) -> bytes:
-    """The bytes of a weights file, refused when they differ from the hash meta.json recorded."""
+def read_checked(path: Path, expect_sha256: str | Collection[str] | None) -> bytes:
+    """The bytes of a weights file, refused when they differ from the hash meta.json recorded
+    (`expect_sha256` may list several accepted hashes: see `accepted_hashes`)."""
     try:
         data = path.read_bytes()
     except FileNotFoundError:
         raise CheckpointError(f"{path} is missing; train the run again.") from None
-    if expect_sha256 is not None and hashlib.sha256(data).hexdigest() != expect_sha256:
+    accepted = {expect_sha256} if isinstance(expect_sha256, str) else expect_sha256
+    if accepted is not None and hashlib.sha256(data).hexdigest() not in accepted:
         raise CheckpointError(
             f"{path} does not match the checksum in meta.json (changed or damaged after training); "
             "train the run again."
@@ -111,17 +193,45 @@ def read_checked(path: Path, expect_sha256: str | None) -> bytes:
     return data
 
 
-def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> str:
-    """Write float32 arrays as an .npz atomically; returns its sha256 (recorded in meta.json)."""
+def accepted_hashes(meta: dict[str, Any], key: str) -> set[str] | None:
+    """Hashes meta.json accepts for a weights file (`key`: model_sha256 or arrays_sha256): the
+    recorded one and, after a kill while a better epoch was being saved, the pending one.
+    None when meta.json records none (a run from before checksums)."""
+    pending = meta.get(PENDING_KEY)
+    found = {meta.get(key), pending.get(key) if isinstance(pending, dict) else None}
+    hashes = {h for h in found if isinstance(h, str)}
+    return hashes or None
+
+
+def replace_model(path: Path, meta: dict[str, Any], files: dict[str, bytes]) -> dict[str, Any]:
+    """Replace the run's weights files (name -> bytes) and return `meta` naming their hashes.
+
+    meta.json first lists the new hashes as pending, then each file is replaced: a kill at any
+    moment leaves every weights file one that meta.json accepts. The caller writes the returned
+    meta.json, which drops the pending entry."""
+    hashes = {HASH_KEYS[name]: hashlib.sha256(data).hexdigest() for name, data in files.items()}
+    write_json(path / META_FILE, {**meta, PENDING_KEY: hashes})
+    for name, data in files.items():
+        write_atomic(path / name, data)
+    return {**{k: v for k, v in meta.items() if k != PENDING_KEY}, **hashes}
+
+
+def arrays_bytes(arrays: dict[str, np.ndarray]) -> bytes:
+    """float32 arrays as the bytes of an .npz (model.npz)."""
     buf = io.BytesIO()
     arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
     np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub mistypes **kwds
-    data = buf.getvalue()
+    return buf.getvalue()
+
+
+def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> str:
+    """Write float32 arrays as an .npz atomically; returns its sha256 (recorded in meta.json)."""
+    data = arrays_bytes(arrays)
     write_atomic(path, data)
     return hashlib.sha256(data).hexdigest()
 
 
-def load_arrays(path: Path, expect_sha256: str | None) -> dict[str, np.ndarray]:
+def load_arrays(path: Path, expect_sha256: str | Collection[str] | None) -> dict[str, np.ndarray]:
     """Arrays saved by `save_arrays`; pickled objects are refused, never run."""
     data = read_checked(path, expect_sha256)
     try:

@@ -118,45 +118,23 @@ def fit(
     `resume=True` continues the run from last.pt (the given train_config's epochs and patience
     apply; the rest comes from the run). Ctrl-C saves last.pt at the last finished batch and
     re-raises KeyboardInterrupt; running again with `resume=True` continues bit for bit.
+
+    A run killed before its first checkpoint (only meta.json) starts again from epoch 1, with or
+    without `resume`; an unfinished run asked for again with the same settings continues from
+    last.pt (see `_plan`). `reporter.note` says which happened.
     """
     _check_data(dataset)
     runtime.tune_allocator()
     torch.set_num_threads(train_config.threads or runtime.cpu_threads())
     if name is None:
-        name = (runs.newest() if resume else None) or _default_name(dataset.name)
+        name = (runs.latest_started() if resume else None) or _default_name(dataset.name)
     path = runs.run_dir(name)
     device = runtime.pick_device(train_config.device)
 
     last = path / LAST_FILE
-    if resume and not last.is_file():
-        # Starting afresh under --resume would silently train something else than asked.
-        raise NotReady(
-            f"Run {name!r} has nothing to resume (no {LAST_FILE}); train it without --resume first."
-        )
-    if resume:
-        meta = runs.read_meta(path)
-        runs.check_compatible({**meta, "name": name}, dataset)
-        if meta.get("dataset", {}).get("fingerprint") != dataset.fingerprint:
-            raise InputError(
-                f"Data set {dataset.name!r} changed since run {name!r} began; "
-                "train a new run (choose another --name) instead of resuming."
-            )
-        model_config = runs.model_config_from(meta)
-        saved_train = TrainConfig(**{**meta["train_config"], "device": train_config.device})
-        train_config = replace(
-            saved_train,
-            epochs=train_config.epochs,
-            patience=train_config.patience,
-            threads=train_config.threads,
-        )
-        preset = meta.get("preset", preset)
-    elif not resume and (path / META_FILE).exists():
-        if not overwrite:
-            raise InputError(
-                f"Run {name!r} already exists; continue it with --resume or choose another --name."
-            )
-        for stale in (MODEL_FILE, ARRAYS_FILE, LAST_FILE, META_FILE, METRICS_FILE):
-            (path / stale).unlink(missing_ok=True)
+    resume, model_config, train_config, preset = _plan(
+        path, name, dataset, model_config, train_config, preset, resume, overwrite, reporter
+    )
 
     runtime.seed_everything(train_config.seed)
     model = CaptionModel(model_config, dataset.vocab.size, dataset.feature_dim).to(device)
@@ -201,6 +179,138 @@ def fit(
         best_val_bpc=pos.best_val_loss / math.log(2),
         stopped_early=stopped_early,
     )
+
+
+def _plan(
+    path: Path,
+    name: str,
+    dataset: Any,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    preset: str,
+    resume: bool,
+    overwrite: bool,
+    reporter: Reporter,
+) -> tuple[bool, ModelConfig, TrainConfig, str]:
+    """Whether to continue from last.pt, and the settings to train with.
+
+    No combination of `train` and `train --resume` may send the user in a circle, so:
+    - a new name starts a run (`--resume` on it is refused: it would train something unasked);
+    - a run with meta.json but no last.pt (killed in its first epoch) loses nothing by starting
+      over, so it starts again from epoch 1; under `--resume` with the run's saved settings;
+    - a run with last.pt continues under `--resume`; without it, when it is unfinished and the
+      settings are the ones it was started with (the same command run again), it continues too;
+      otherwise it is refused (`--overwrite` starts it over).
+    """
+    if not (path / META_FILE).is_file():
+        if resume:
+            # Starting afresh under --resume would silently train something else than asked.
+            raise NotReady(
+                f"Run {name!r} has nothing to resume (no {LAST_FILE}); "
+                "train it without --resume first."
+            )
+        _clear(path)  # leftovers of a run whose meta.json is gone cannot be continued
+        return False, model_config, train_config, preset
+    if not runs.has_checkpoint(path):
+        saved = _saved_meta(path)
+        if resume and saved is not None:
+            model_config, train_config, preset = _saved_settings(saved, train_config, preset)
+        how = "with its saved settings" if resume and saved is not None else "from the start"
+        reporter.note(
+            f"Run {name!r} stopped before its first epoch ended, so there is nothing to continue; "
+            f"training it again {how}."
+        )
+        _clear(path)
+        return False, model_config, train_config, preset
+    if overwrite and not resume:
+        _clear(path)
+        return False, model_config, train_config, preset
+    meta = runs.read_meta(path)
+    if not resume and not _same_settings(meta, dataset, model_config, train_config, preset):
+        raise InputError(
+            f"Run {name!r} already exists; continue it with --resume, start it over with "
+            "--overwrite, or choose another --name."
+        )
+    runs.check_compatible({**meta, "name": name}, dataset)
+    if _dict(meta.get("dataset")).get("fingerprint") != dataset.fingerprint:
+        raise InputError(
+            f"Data set {dataset.name!r} changed since run {name!r} began; "
+            "train a new run (choose another --name) instead of resuming."
+        )
+    model_config, train_config, preset = _saved_settings(meta, train_config, preset)
+    if not resume:
+        done = _dict(meta.get("metrics")).get("epochs_done", 0)
+        reporter.note(
+            f"Run {name!r} was interrupted after epoch {done}; continuing it from there "
+            "(--overwrite starts it over)."
+        )
+    return True, model_config, train_config, preset
+
+
+def _saved_meta(path: Path) -> dict[str, Any] | None:
+    """meta.json of a run that never saved a checkpoint, or None when it cannot be used."""
+    try:
+        meta = runs.read_meta(path)
+        runs.model_config_from(meta)
+        TrainConfig(**meta["train_config"])
+    except (CheckpointError, NotReady, KeyError, TypeError):
+        return None
+    return meta
+
+
+def _saved_settings(
+    meta: dict[str, Any], given: TrainConfig, preset: str
+) -> tuple[ModelConfig, TrainConfig, str]:
+    """The run's own model and training settings; epochs, patience, threads and device are the
+    ones given now."""
+    model_config = runs.model_config_from(meta)
+    try:
+        saved_train = TrainConfig(**{**meta["train_config"], "device": given.device})
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(
+            f"meta.json of this run has unreadable training settings ({exc}); start a new run."
+        ) from exc
+    train_config = replace(
+        saved_train, epochs=given.epochs, patience=given.patience, threads=given.threads
+    )
+    return model_config, train_config, str(meta.get("preset", preset))
+
+
+def _same_settings(
+    meta: dict[str, Any],
+    dataset: Any,
+    model_config: ModelConfig,
+    train_config: TrainConfig,
+    preset: str,
+) -> bool:
+    """Whether an existing unfinished run was started with these settings on this data set:
+    then asking for it again means continuing it."""
+    metrics = _dict(meta.get("metrics"))
+    if metrics.get("stopped_early") is not None:
+        return False  # it ended (all epochs, or early stopping): nothing to continue
+    done = metrics.get("epochs_done", 0)
+    if not isinstance(done, int) or done >= train_config.epochs:
+        return False
+
+    def loose(config: dict[str, Any]) -> dict[str, Any]:
+        # Where and how fast it runs changes no result worth refusing over.
+        return {k: v for k, v in config.items() if k not in ("device", "threads")}
+
+    return (
+        _dict(meta.get("model_config")) == asdict(model_config)
+        and loose(_dict(meta.get("train_config"))) == loose(asdict(train_config))
+        and meta.get("preset", "default") == preset
+        and _dict(meta.get("dataset")).get("fingerprint") == dataset.fingerprint
+    )
+
+
+def _clear(path: Path) -> None:
+    for stale in (MODEL_FILE, ARRAYS_FILE, LAST_FILE, META_FILE, METRICS_FILE):
+        (path / stale).unlink(missing_ok=True)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
 
 
 class _Trainer:
@@ -352,7 +462,7 @@ def _save_epoch(path: Path, meta: dict[str, Any], model: CaptionModel, opt: Any,
     pos.history.append(r.to_json())
     if r.best:
         pos.best_val_loss, pos.best_epoch, pos.bad_epochs = r.val_loss, r.epoch, 0
-        meta.update(checkpoint.save_model(path, model))
+        meta = runs.replace_model(path, meta, checkpoint.model_files(model))
     else:
         pos.bad_epochs += 1
     meta["metrics"] = {

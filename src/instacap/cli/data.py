@@ -187,6 +187,7 @@ def _feature_summary(folder: Path) -> dict[str, Any]:
         "encoder": folder.name,
         "rows": rows,
         "dim": meta.get("dim"),
+        "weights_sha256": meta.get("weights_sha256"),
         "disk_bytes": _du(folder),
     }
 
@@ -196,6 +197,7 @@ def _dataset_summary(folder: Path) -> dict[str, Any]:
     return {
         "name": folder.name,
         "encoder": info.get("encoder"),
+        "weights_sha256": info.get("weights_sha256"),
         "store": info.get("store"),
         "train": info.get("train"),
         "val": info.get("val"),
@@ -206,12 +208,17 @@ def _dataset_summary(folder: Path) -> dict[str, Any]:
 
 
 def _run_summary(folder: Path) -> dict[str, Any]:
+    from instacap import runs
+
     meta = _read_json(folder / "meta.json")
     metrics = _dict(meta.get("metrics"))
     dataset = meta.get("dataset")
     train_config = _dict(meta.get("train_config"))
     return {
         "name": folder.name,
+        # "incomplete": stopped before its first epoch ended, no model to caption with yet.
+        "state": "trained" if runs.is_trained(folder) else "incomplete",
+        "retrain": None if runs.is_trained(folder) else runs.retrain_hint(folder.name, meta),
         "encoder": meta.get("encoder"),
         "dataset": dataset.get("name") if isinstance(dataset, dict) else dataset,
         "epochs_done": metrics.get("epochs_done"),
@@ -234,6 +241,14 @@ def _size(n: int | None) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{n} B"  # pragma: no cover
+
+
+def _show(column: str, value: Any) -> str:
+    if column == "disk_bytes":
+        return _size(value)
+    if column == "weights_sha256":  # 12 hex digits name the file; --json has all 64
+        return _cell(value)[:12]
+    return _cell(value)
 
 
 def _cell(value: Any) -> str:
@@ -276,10 +291,15 @@ def _print_status(s: dict[str, Any]) -> None:
     out.print(posts)
 
     sections = (
-        ("Features", s["features"], ("encoder", "rows", "dim", "disk_bytes")),
-        ("Data sets", s["datasets"], ("name", "encoder", "store", "train", "val", "vocab_size", "disk_bytes")),
+        ("Features", s["features"], ("encoder", "weights_sha256", "rows", "dim", "disk_bytes")),
+        ("Data sets", s["datasets"], ("name", "encoder", "weights_sha256", "store", "train", "val", "vocab_size", "disk_bytes")),
         ("Runs", s["runs"], ("name", "encoder", "dataset", "epochs_done", "epochs", "best_val_bpc", "disk_bytes")),
     )  # fmt: skip
+    incomplete = [r for r in s["runs"] if r.get("state") == "incomplete"]
+    sections = (
+        *sections[:2],
+        ("Runs", [r for r in s["runs"] if r not in incomplete], sections[2][2]),
+    )
     for title, items, columns in sections:
         if not items:
             out.print(f"[dim]{title}: none yet.[/]")
@@ -287,11 +307,15 @@ def _print_status(s: dict[str, Any]) -> None:
         table = Table(title=title, title_justify="left")
         for col in columns:
             table.add_column(
-                "disk" if col == "disk_bytes" else col.replace("_", " "),
+                {"disk_bytes": "disk", "weights_sha256": "weights"}.get(col, col.replace("_", " ")),
                 justify="left" if col in ("name", "encoder", "dataset", "store") else "right",
             )
         for item in items:
-            table.add_row(
-                *(_size(item[c]) if c == "disk_bytes" else _cell(item[c]) for c in columns)
-            )
+            table.add_row(*(_show(c, item[c]) for c in columns))
         out.print(table)
+    for run in incomplete:
+        out.print(
+            f"Incomplete run [bold]{run['name']}[/]: stopped before its first epoch ended, so it "
+            f"has no model yet; {run['retrain']} trains it.",
+            highlight=False,
+        )
