@@ -96,7 +96,7 @@ def bf16_agreement(encoder: object, files: list[Path]) -> dict[str, float]:
     import numpy as np
 
     from instacap import images
-    from instacap.encoders import _cosine
+    from instacap.encoders import cosine as _cosine
 
     batch = np.stack([encoder.prepare(images.open_rgb(f, (224, 224))) for f in files[:8]])  # type: ignore[attr-defined]
     ref, fast = encoder._run(batch, False), encoder._run(batch, True)  # type: ignore[attr-defined]

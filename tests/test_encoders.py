@@ -18,7 +18,7 @@ from PIL import Image
 from torchvision.models import Weights, WeightsEnum
 
 from instacap import demo, encoders
-from instacap.encoders import Spec
+from instacap.encoders import Spec, cnn, weights
 from instacap.errors import BadImage, InputError, WeightsUnavailable
 
 TINY = Spec(
@@ -122,7 +122,10 @@ def test_weights_file_is_loaded_for_real(tiny, tmp_path):
     plain = plain.eval().to(memory_format=torch.channels_last)  # NCHW depthwise convs are slow
     with torch.no_grad():
         ref = plain(((x - mean) / std).contiguous(memory_format=torch.channels_last)).numpy()
-    np.testing.assert_allclose(fa1, ref, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
+    # Random weights shrink the features to ~1e-8, where CPU kernels (AVX2, AVX-512, bf16) differ
+    # in the last digits: compare directions, which random weights of another seed do not share.
+    assert encoders.cosine(fa1, ref).min() > 0.999
+    assert encoders.cosine(fa1, fb).max() < 0.99
 
 
 def test_weights_of_another_model_are_refused(tiny, tmp_path):
@@ -165,7 +168,7 @@ def test_tampered_files_never_run_code(tiny, tmp_path):
 
 
 def test_cached_file_with_the_wrong_hash_is_refused(tiny, tmp_path):
-    _, cached = encoders.weights_location(tiny)
+    _, cached = weights.torchvision_location(tiny)
     cached.parent.mkdir(parents=True)
     torch.save(_random_state(), cached)  # right name, not torchvision's bytes
     with pytest.raises(WeightsUnavailable, match=r"damaged or was changed.*047dcff4"):
@@ -181,7 +184,7 @@ def test_cached_file_with_the_right_hash_loads(tiny, tmp_path, monkeypatch):
     monkeypatch.setattr(tvm, "TinyWeights", enum, raising=False)
     spec = Spec(**{**TINY.__dict__, "weights": "TinyWeights.V1"})
     monkeypatch.setitem(encoders.REGISTRY, "tiny", spec)
-    _, cached = encoders.weights_location(spec)
+    _, cached = weights.torchvision_location(spec)
     cached.parent.mkdir(parents=True)
     cached.write_bytes(blob.read_bytes())
     enc = encoders.get("tiny")
@@ -194,9 +197,9 @@ def test_cached_file_with_the_right_hash_loads(tiny, tmp_path, monkeypatch):
 def test_bfloat16_only_when_close_to_float32(tiny, tmp_path, monkeypatch):
     """The decision logic; real bfloat16 kernels are emulated on CPUs without them (and slow)."""
     torch.save(_random_state(), tmp_path / "w.pt")
-    monkeypatch.setattr(encoders.TorchEncoder, "_bf16_possible", lambda self: True)
+    monkeypatch.setattr(cnn.TorchEncoder, "_bf16_possible", lambda self: True)
     drift = {"value": 0.0}
-    real_run = encoders.TorchEncoder._run
+    real_run = cnn.TorchEncoder._run
 
     def run(self, batch, bf16):
         out = real_run(self, batch, False)
@@ -204,7 +207,7 @@ def test_bfloat16_only_when_close_to_float32(tiny, tmp_path, monkeypatch):
             return out
         return out + drift["value"] * np.abs(out).mean() * np.sign(np.sin(np.arange(out.shape[1])))
 
-    monkeypatch.setattr(encoders.TorchEncoder, "_run", run)
+    monkeypatch.setattr(cnn.TorchEncoder, "_run", run)
     enc = encoders.get("tiny", weights=tmp_path / "w.pt")
     drift["value"] = 0.001  # close: bfloat16 is used
     enc.encode_images(_images(2))
@@ -212,7 +215,7 @@ def test_bfloat16_only_when_close_to_float32(tiny, tmp_path, monkeypatch):
     enc = encoders.get("tiny", weights=tmp_path / "w.pt")
     drift["value"] = 1.0  # far: float32 is kept, and the agreement is reported
     feats = enc.encode_images(_images(2))
-    assert enc.precision == "fp32" and enc.cosine < encoders.MIN_BF16_COSINE
+    assert enc.precision == "fp32" and enc.cosine < cnn.MIN_BF16_COSINE
     assert enc.info()["bf16_cosine"] == enc.cosine and feats.dtype == np.float32
 
 

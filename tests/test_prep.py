@@ -175,10 +175,10 @@ def test_progress_reports_images_per_second_and_skips():
     assert any(e[0] == "note" and "Skipped 1 photo" in e[1] for e in rec.events)
 
 
-def test_cli_prep_offline_default_encoder_names_the_weights_file(monkeypatch, tmp_path):
+def test_cli_prep_offline_torchvision_encoder_names_the_weights_file(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     _demo_store(4)
-    res = CliRunner().invoke(app, ["prep", "--demo"])
+    res = CliRunner().invoke(app, ["prep", "--demo", "--encoder", "resnet50"])
     assert res.exit_code == 1
     text = " ".join(res.output.split())
     assert "resnet50-11ad3fa6.pth" in text and "--encoder thumbnail" in text

@@ -118,6 +118,7 @@ def test_filled_cache_json_schema(instacap_home):
             "encoder": "thumbnail",
             "rows": 7,
             "dim": 48,
+            "weights_sha256": None,  # thumbnail has no weights
             "disk_bytes": data["features"][0]["disk_bytes"],
         }
     ]

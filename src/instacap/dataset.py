@@ -148,6 +148,7 @@ def build(
         "encoder": encoder.name,
         "encoder_key": encoder.key,
         "weights": str(Path(weights).expanduser().resolve()) if weights else None,
+        "weights_sha256": encoder.weights_sha256,
         "feature_dim": encoder.dim,
         "precision": encoder.precision,
         "bf16_cosine": encoder.cosine,

@@ -11,7 +11,12 @@ from instacap.cli.app import app
 from instacap.config import PrepConfig
 
 _D = PrepConfig()
-_ENCODERS = "vgg16, resnet50, efficientnet_b0, mobilenet_v3, thumbnail (offline, no weights), none"
+
+
+def _encoders() -> str:
+    from instacap import encoders  # torch-free: the registry only describes the networks
+
+    return ", ".join(encoders.names())
 
 
 @app.command()
@@ -32,13 +37,21 @@ def prep(
         ),
     ] = None,
     encoder: Annotated[
-        str, typer.Option("--encoder", "-e", help=f"Image encoder: {_ENCODERS}.")
+        str,
+        typer.Option(
+            "--encoder",
+            "-e",
+            help=f"Image encoder: {_encoders()} (docs/prep.md compares them). The default reads "
+            "real photos with weights installed with instacap; thumbnail needs no weights but "
+            "only sees colours and layout.",
+        ),
     ] = _D.encoder,
     weights: Annotated[
         Path | None,
         typer.Option(
             "--weights",
-            help="A torchvision state_dict file to use instead of downloading the encoder's weights.",
+            help="A state_dict file (saved with torch.save) to use instead of the encoder's "
+            "own weights.",
             dir_okay=False,
         ),
     ] = None,
@@ -78,12 +91,12 @@ def prep(
 
     Features are cached per encoder by image content, so rerunning computes only new photos, and
     an interrupted run resumes where it stopped. Unreadable photos are skipped and counted.
-    Without network, pretrained weights must be cached first (see docs/prep.md), or use
-    --encoder thumbnail.
+    The default encoder (efficientnet_lite0) works offline; torchvision encoders such as resnet50
+    download their weights once (see docs/prep.md to place them by hand without network).
 
-    Examples: instacap prep --demo --encoder thumbnail · instacap prep -a natgeo -a nasa --encoder resnet50
+    Examples: instacap prep · instacap prep --demo --encoder thumbnail · instacap prep -a natgeo -a nasa
     """
-    from instacap import dataset, render, runtime
+    from instacap import dataset, encoders, render, runtime
 
     config = PrepConfig(
         encoder=encoder,
@@ -95,7 +108,7 @@ def prep(
         workers=workers,
     )
     wanted = [a.strip() for raw in accounts or [] for a in raw.split(",") if a.strip()] or None
-    dev = str(runtime.pick_device(device)) if encoder not in ("thumbnail", "none") else "cpu"
+    dev = str(runtime.pick_device(device)) if encoders.spec(encoder).size else "cpu"
     with render.reporting(transient=True) as reporter:
         ds = dataset.build(
             config,
