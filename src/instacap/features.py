@@ -295,21 +295,7 @@ def _run(
     workers: int,
     reporter: Reporter,
 ) -> None:
-    from torch.utils.data import DataLoader
-
-    # Workers decode small chunks so that both start at once and the first encoder batch is
-    # ready early; the main process gathers chunks into encoder batches of `batch_size`.
-    chunk = max(1, min(8, -(-batch_size // max(workers, 1))))
-    decode: Any = _Decode(encoder.size, todo_files, todo)  # a map-style dataset, duck-typed
-    loader: Any = DataLoader(
-        decode,
-        batch_size=chunk,
-        num_workers=workers,
-        collate_fn=_collate,
-        # Enough decoded ahead to fill the next encoder batch while this one runs.
-        prefetch_factor=(-(-batch_size // (chunk * workers)) + 1) if workers else None,
-        multiprocessing_context=_mp_context() if workers else None,
-    )
+    loader = decoded(encoder, todo_files, todo, batch_size, workers)
     task = f"{encoder.name} features"
     reporter.start(task, total=len(todo_files))
     t0 = time.perf_counter()
@@ -343,6 +329,29 @@ def _run(
             del pending[:batch_size]
     if pending:
         flush(pending)
+
+
+def decoded(
+    encoder: Encoder, files: list[Path], positions: list[int], batch_size: int, workers: int
+) -> Iterator[list[tuple[int, np.ndarray | None, str]]]:
+    """Chunks of (position, uint8 [S, S, 3] or None, skip reason), decoded in `workers` processes
+    (0: here). bench/prep.py times this alone as the decoding limit of the pipeline."""
+    from torch.utils.data import DataLoader
+
+    # Workers decode small chunks so that both start at once and the first encoder batch is
+    # ready early; the caller gathers chunks into encoder batches of `batch_size`.
+    chunk = max(1, min(8, -(-batch_size // max(workers, 1))))
+    decode: Any = _Decode(encoder.size, files, positions)  # a map-style dataset, duck-typed
+    loader: Any = DataLoader(
+        decode,
+        batch_size=chunk,
+        num_workers=workers,
+        collate_fn=_collate,
+        # Enough decoded ahead to fill the next encoder batch while this one runs.
+        prefetch_factor=(-(-batch_size // (chunk * workers)) + 1) if workers else None,
+        multiprocessing_context=_mp_context() if workers else None,
+    )
+    return iter(loader)
 
 
 def _mp_context() -> str | None:
