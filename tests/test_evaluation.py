@@ -276,7 +276,7 @@ JSON_KEYS = {
     "bpc_shuffled", "image_gain", "retrieval_at_1", "retrieval_photos", "retrieval_candidates",
     "retrieval_chance", "distinct_2", "distinct_2_data", "known_words", "copied", "degenerate",
     "hashtags", "hashtags_data", "mentions", "mentions_data", "ended", "scene_accuracy",
-    "scene_accuracy_data", "scene_chance", "samples",
+    "scene_accuracy_data", "scene_chance", "samples", "quiz",
 }  # fmt: skip
 
 

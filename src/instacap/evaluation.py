@@ -12,7 +12,7 @@ import math
 import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import regex
@@ -20,6 +20,9 @@ import regex
 from instacap.config import EvalConfig, SampleConfig
 from instacap.errors import InputError
 from instacap.progress import SILENT, Reporter
+
+if TYPE_CHECKING:  # pragma: no cover
+    from instacap.quiz import Summary
 
 LN2 = math.log(2.0)
 
@@ -274,6 +277,8 @@ class Report:
     scene_accuracy_data: float | None  # the real captions' own: the ceiling
     scene_chance: float | None
     samples: tuple[Sample, ...] = ()
+    # People's verdict: the pooled fooling rate of every `instacap quiz` on the run (None: no quiz).
+    quiz: Summary | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"schema": SCHEMA}
@@ -281,6 +286,8 @@ class Report:
             value = getattr(self, f.name)
             if f.name == "samples":
                 value = [s.to_json() for s in value]
+            elif f.name == "quiz":
+                value = None if value is None else value.to_json()
             out[f.name] = _finite(value)
         return out
 
@@ -553,7 +560,12 @@ def evaluate(
 
         run = checkpoint.load(run, device=device)
     pool, train_captions, name = load_pool(run, dataset, config, reporter)
-    return measure(run, pool, train_captions, config, samples, name, reporter)
+    report = measure(run, pool, train_captions, config, samples, name, reporter)
+    if getattr(run, "path", None) is not None:
+        from instacap import quiz
+
+        report = replace(report, quiz=quiz.pooled(run.path))
+    return report
 
 
 def load_pool(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 # Importing a module registers its commands; `instacap --help` lists them in this order, which
-# follows the workflow: get posts, prepare, train and caption, measure.
+# follows the workflow: get posts, prepare, train and caption, measure (numbers, then people).
 # isort: off
-from instacap.cli import scrape, data, prep, train, evaluate  # noqa: F401
+from instacap.cli import scrape, data, prep, train, evaluate, quiz  # noqa: F401
 
 # isort: on
 from instacap.cli.app import app
