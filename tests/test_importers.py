@@ -507,6 +507,100 @@ def test_random_captions_are_imported_exactly(kind, rows, columns, line_end, bom
     assert stored == expected
 
 
+# -- importing again: changed posts are updated -------------------------------------------------
+
+
+def write_table(path: Path, rows: list[tuple[str, str, str]]) -> Path:
+    """A CSV of (shortcode, caption, account) rows, all showing the same photo x.jpg."""
+    buf = io.StringIO(newline="")
+    writer = csv.writer(buf)
+    writer.writerow(["image", "caption", "account", "shortcode"])
+    writer.writerows(["x.jpg", cap, acc, code] for code, cap, acc in rows)
+    path.write_text(buf.getvalue(), encoding="utf-8", newline="")
+    return path
+
+
+def test_reimport_updates_changed_captions_and_accounts(tmp_path, instacap_home):
+    photo = jpeg(tmp_path / "x.jpg")
+    table = tmp_path / "t.csv"
+    rows = [("A1", 'She said ""hi', "ann"), ("B2", "Same", "ann"), ("C3", "Moves", "word")]
+    write_table(table, rows)
+    assert runner.invoke(app, ["import", str(table)]).exit_code == 0
+    moved_from = instacap_home / "posts" / "word" / "C3.jpg"
+    assert moved_from.is_file()
+
+    write_table(table, [("A1", 'She said "hi"', "ann"), rows[1], ("C3", "Moves", "ben")])
+    r = runner.invoke(app, ["import", str(table)])
+    assert r.exit_code == 0, r.output
+    assert (
+        "Imported 0 new posts; updated 2 whose caption or account changed; 1 already stored."
+        in flat(r.output)
+    )
+    with PostStore.open() as store:
+        posts = {p.shortcode: p for p in store.posts()}
+        assert store.accounts() == {"ann": 2, "ben": 1}
+    assert posts["A1"].caption == 'She said "hi"'
+    # The photo moved to the new account's folder, bytes unchanged, no copy left behind.
+    assert posts["C3"].image == instacap_home / "posts" / "ben" / "C3.jpg"
+    assert posts["C3"].image.read_bytes() == photo and not moved_from.exists()
+    assert len([p for p in (instacap_home / "posts").rglob("*") if p.is_file()]) == 3
+
+    write_table(table, [rows[0], rows[1], ("C3", "Moves", "ben")])  # A1 changes back
+    r = runner.invoke(app, ["import", str(table), "--json"])
+    data = json.loads(r.stdout)
+    assert (data["imported"], data["updated"], data["already_stored"]) == (0, 1, 2)
+    r = runner.invoke(app, ["import", str(table), "--json"])
+    assert json.loads(r.stdout)["updated"] == 0  # nothing changed: nothing written
+
+
+def test_same_post_twice_in_one_import_keeps_the_first(tmp_path):
+    jpeg(tmp_path / "x.jpg")
+    rows = [("D1", "first", "ann"), ("D1", "second", "ann"), ("D1", "first", "ann")]
+    table = write_table(tmp_path / "t.csv", rows)
+    for _ in range(2):  # a rerun gives the same store and the same counts
+        result, posts = do_import(table)
+        assert posts["D1"].caption == "first" and result.updated == 0
+        assert result.skipped == {"duplicate": 1}
+        assert result.problems == [
+            "t.csv:3: same shortcode D1 as t.csv:2 but another caption or account; the first is "
+            "kept"
+        ]
+
+
+def test_update_restores_a_photo_file_that_went_missing(tmp_path, instacap_home):
+    with PostStore.open() as store:
+        store.add(NewPost("E1", "ann", None, "old", "table"), b"first bytes")
+        stored = store.get("E1")
+        assert stored is not None
+        stored.image.unlink()
+        assert store.update(NewPost("E1", "ben", None, "new", "table"), b"new bytes")
+        post = store.get("E1")
+        assert post is not None and (post.account, post.caption) == ("ben", "new")
+        assert post.image.read_bytes() == b"new bytes"
+        assert not store.update(NewPost("E1", "ben", None, "new", "table"))  # unchanged
+        assert not store.update(NewPost("nope", "ben", None, "new", "table"))  # not stored
+
+
+def test_updated_caption_changes_the_data_set_fingerprint(tmp_path):
+    from instacap.config import PrepConfig
+    from instacap.dataset import fingerprint
+
+    jpeg(tmp_path / "x.jpg")
+    table = write_table(tmp_path / "t.csv", [("F1", "one", "ann"), ("F2", "two", "ann")])
+
+    def current() -> str:
+        with PostStore.open() as store:
+            return fingerprint(list(store.posts()), "some-encoder", PrepConfig())
+
+    do_import(table)
+    before = current()
+    do_import(table)
+    assert current() == before  # importing the same table again: prep has nothing to rebuild
+    write_table(table, [("F1", "one!", "ann"), ("F2", "two", "ann")])
+    do_import(table)
+    assert current() != before  # prep rebuilds the data set with the new caption
+
+
 # -- bad input: one sentence, store unchanged ---------------------------------------------------
 
 
@@ -677,6 +771,7 @@ def test_cli_summary_and_json(tmp_path):
     assert data == {
         "imported": 0,
         "already_stored": 3,
+        "updated": 0,
         "skipped": 3,
         "skipped_by_reason": {"video": 2, "no caption": 1},
         "accounts": {},

@@ -5,9 +5,10 @@ Importing is two steps so that bad input never half-changes the store:
    InputError with one sentence (nonexistent path, empty folder, nothing recognisable, a table
    without the needed columns) before anything is written.
 2. `run(store, candidates)` stores them one by one. Each candidate is either stored, found
-   already stored (same shortcode), or skipped with a short reason that is counted. Every post is
-   committed on its own, so an interrupted import loses at most the post in flight and a rerun
-   finishes the rest without duplicates.
+   already stored (same shortcode, same caption and account), updated (same shortcode, but the
+   caption or account changed: the new import wins), or skipped with a short reason that is
+   counted. Every post is committed on its own, so an interrupted import loses at most the post in
+   flight and a rerun finishes the rest without duplicates.
 
 Only the FIRST media of a post is used (the photo the caption was written for); a post whose first
 media is a video is skipped, as is a post without a caption.
@@ -65,6 +66,7 @@ HINTS = {
     "no photo": "the posts have metadata but no photo file",
     "bad row": "fix the listed rows of the table",
     "unreadable": "check that the listed files exist and are readable",
+    "duplicate": "give each post its own shortcode, or remove the repeated rows",
 }
 
 
@@ -92,6 +94,7 @@ class Result:
 
     imported: int = 0
     already: int = 0
+    updated: int = 0  # stored before with another caption or account
     skipped: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     accounts: Counter[str] = field(default_factory=Counter)
@@ -100,6 +103,7 @@ class Result:
         return {
             "imported": self.imported,
             "already_stored": self.already,
+            "updated": self.updated,
             "skipped": sum(self.skipped.values()),
             "skipped_by_reason": dict(self.skipped.most_common()),
             "accounts": dict(self.accounts.most_common()),
@@ -439,23 +443,25 @@ def run(
     account: str | None = None,
     reporter: Reporter = SILENT,
 ) -> Result:
-    """Store `candidates` (from `scan`); posts already stored are counted, not written again."""
+    """Store `candidates` (from `scan`). A post already stored with the same caption and account is
+    counted, not written again; one whose caption or account changed is updated."""
     result = Result()
+    seen: dict[str, tuple[str, str, str]] = {}  # shortcode -> caption, account, label: this run
     reporter.start("importing", total=len(candidates))
     for cand in candidates:
         try:
             post, image = resolve(cand, account)
-            if store.has(post.shortcode):
-                result.already += 1
-            else:
-                reason = images.check(image)
-                if reason is not None:
-                    raise _Skip(reason, f"{image} is not a usable photo ({reason})")
-                if store.add(post, image):
-                    result.imported += 1
-                    result.accounts[post.account] += 1
-                else:
-                    result.already += 1
+            first = seen.get(post.shortcode)
+            if first is not None and first[:2] != (post.caption, post.account):
+                # The same post twice in one import: the first one wins, so rerunning the
+                # import gives the same store instead of flipping between the two captions.
+                raise _Skip(
+                    "duplicate",
+                    f"same shortcode {post.shortcode} as {first[2]} but another caption or "
+                    "account; the first is kept",
+                )
+            _store(store, post, image, result)
+            seen.setdefault(post.shortcode, (post.caption, post.account, cand.label))
         except _Skip as skip:
             result.skipped[skip.reason] += 1
             if skip.detail and len(result.problems) < MAX_PROBLEMS:
@@ -464,6 +470,31 @@ def run(
             "importing", imported=result.imported, skipped=sum(result.skipped.values())
         )
     return result
+
+
+def _store(store: PostStore, post: NewPost, image: Path, result: Result) -> None:
+    """Add, update or leave one resolved post, counting which."""
+    stored = store.get(post.shortcode)
+    if stored is not None:
+        if (stored.caption, stored.account) == (post.caption, post.account):
+            result.already += 1
+            return
+        # Earlier versions could store a mangled caption; importing again repairs it. The
+        # photo is only needed if the stored file has gone missing.
+        spare = image if not stored.image.is_file() and images.check(image) is None else None
+        if store.update(post, spare):
+            result.updated += 1
+        else:
+            result.already += 1  # another import changed it meanwhile
+        return
+    reason = images.check(image)
+    if reason is not None:
+        raise _Skip(reason, f"{image} is not a usable photo ({reason})")
+    if store.add(post, image):
+        result.imported += 1
+        result.accounts[post.account] += 1
+    else:
+        result.already += 1
 
 
 def resolve(cand: Candidate, account: str | None = None) -> tuple[NewPost, Path]:

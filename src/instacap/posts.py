@@ -3,11 +3,13 @@
 Layout: `<root>/posts.db` and `<root>/posts/<account>/<shortcode>.<ext>`. An image is written to a
 temporary name, fsynced and renamed before its row is committed, so a row always points to a
 complete file; a crash leaves at worst an orphan temporary file, which the next write replaces.
-Adding a post whose shortcode is already stored changes nothing.
+Adding a post whose shortcode is already stored changes nothing; `update` changes its caption or
+account (moving the image to the new account's folder).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -121,7 +123,58 @@ class PostStore:
         )
         return cur.rowcount == 1
 
+    def update(self, post: NewPost, image: bytes | Path | None = None) -> bool:
+        """Give the stored post `post.shortcode` the caption and account of `post`. False when it
+        is not stored, already has them, or another writer changed it meanwhile.
+
+        When the account changes the image moves to `posts/<account>/`: the new file is written
+        first, then the row is committed, then the old file is removed, so the row never points
+        to a missing or partial file. `image` is used only when the stored file is gone.
+        """
+        paths.validate_account(post.account)
+        row = self._db.execute(
+            "SELECT account, caption, image FROM posts WHERE shortcode=?", (post.shortcode,)
+        ).fetchone()
+        if row is None or (row[0], row[1]) == (post.account, post.caption):
+            return False
+        account, caption, old_rel = row
+        rel = old_rel
+        if post.account != account:
+            rel = (Path("posts") / post.account / Path(old_rel).name).as_posix()
+        old_file = self.root / old_rel
+        data: bytes | None = None
+        if old_file.is_file():
+            data = old_file.read_bytes() if rel != old_rel else None
+        elif image is not None:
+            data = _bytes_of(image)  # the stored photo is gone: store the one given
+        else:
+            rel = old_rel  # nothing to move: the row keeps pointing where it did
+        if data is not None:
+            write_atomic(self.root / rel, data)
+        # Only if the row is still what was read: a concurrent import may have changed it.
+        cur = self._db.execute(
+            "UPDATE posts SET account=?, caption=?, image=? "
+            "WHERE shortcode=? AND account=? AND caption=? AND image=?",
+            (post.account, post.caption, rel, post.shortcode, account, caption, old_rel),
+        )
+        done = cur.rowcount == 1
+        if rel != old_rel:
+            self._remove_unused(old_rel if done else rel)
+        return done
+
+    def _remove_unused(self, rel: str) -> None:
+        """Delete an image file that no row points to (a moved or abandoned copy)."""
+        used = self._db.execute("SELECT 1 FROM posts WHERE image=?", (rel,)).fetchone()
+        if used is None:
+            # Best effort: the row is committed already, and a leftover file only costs space.
+            with contextlib.suppress(OSError):
+                (self.root / rel).unlink(missing_ok=True)
+
     # -- reading -----------------------------------------------------------------------------
+
+    def get(self, shortcode: str) -> Post | None:
+        """The stored post with this shortcode, or None."""
+        return next(self._select("WHERE shortcode=?", (shortcode,)), None)
 
     def has(self, shortcode: str) -> bool:
         row = self._db.execute("SELECT 1 FROM posts WHERE shortcode=?", (shortcode,)).fetchone()
@@ -152,17 +205,19 @@ class PostStore:
 
     def posts(self, accounts: Iterable[str] | None = None) -> Iterator[Post]:
         """Stored posts in a stable order (account, time, shortcode), optionally some accounts only."""
-        query = (
-            "SELECT shortcode, account, taken_at, caption, image, source, likes, scene FROM posts"
-        )
+        where = ""
         args: tuple[str, ...] = ()
         if accounts is not None:
-            wanted = tuple(accounts)
-            query += f" WHERE account IN ({','.join('?' * len(wanted))})"
-            args = wanted
-        query += " ORDER BY account, taken_at, shortcode"
+            args = tuple(accounts)
+            where = f"WHERE account IN ({','.join('?' * len(args))})"
+        return self._select(where + " ORDER BY account, taken_at, shortcode", args)
+
+    def _select(self, clause: str, args: tuple[str, ...]) -> Iterator[Post]:
+        query = (
+            "SELECT shortcode, account, taken_at, caption, image, source, likes, scene FROM posts "
+        )
         for sc, account, taken, caption, image, source, likes, scene in self._db.execute(
-            query, args
+            query + clause, args
         ):
             yield Post(
                 shortcode=sc,
@@ -181,6 +236,10 @@ class PostStore:
         for dirpath, _, files in os.walk(self.root / "posts"):
             total += sum((Path(dirpath) / f).stat().st_size for f in files)
         return total
+
+
+def _bytes_of(image: bytes | Path) -> bytes:
+    return image if isinstance(image, bytes) else Path(image).read_bytes()
 
 
 def _iso(when: datetime | None) -> str | None:

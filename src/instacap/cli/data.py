@@ -40,7 +40,7 @@ def import_(
 
     Reads instaloader folders (2024-05-01_12-00-00_UTC.jpg + .txt caption + .json.xz metadata; only the first photo of a carousel, video posts skipped), instalooter folders (<id>.jpg + <id>.json) and CSV/JSONL tables with an image path (relative to the table) and a caption per row, optionally account and timestamp columns.
 
-    Photos are checked before they are stored; unusable posts are skipped and counted by reason. Importing again adds only what is new.
+    Photos are checked before they are stored; unusable posts are skipped and counted by reason. Importing again adds what is new and updates posts whose caption or account changed.
 
     Example: instacap import ~/instaloader/natgeo posts.csv --account mycaptions
     """
@@ -58,7 +58,7 @@ def import_(
         _print_import(result, total)
     for problem in result.problems[:10]:  # the first few are enough to act on; counts say the rest
         render.warn(problem)  # warn() escapes: file names may contain [brackets]
-    if result.imported == 0 and result.already == 0:
+    if result.imported == 0 and result.already == 0 and result.updated == 0:
         reason = result.skipped.most_common(1)[0][0] if result.skipped else None
         hint = importers.HINTS.get(reason or "", "check the files listed above")
         raise InputError(
@@ -74,6 +74,8 @@ def _print_import(result: Any, total: int) -> None:
     line = f"Imported [bold]{result.imported}[/] new post{'s' if result.imported != 1 else ''}"
     if accounts:
         line += f" ({accounts}{more})"
+    if result.updated:
+        line += f"; updated {result.updated} whose caption or account changed"
     if result.already:
         line += f"; {result.already} already stored"
     render.out.print(line + f". Your store now holds {total} posts.")
