@@ -26,6 +26,8 @@ from rich.progress import (
 )
 from rich.text import Text
 
+from instacap import highlight
+
 err = Console(stderr=True, highlight=False)
 out = Console(highlight=False, soft_wrap=True)
 
@@ -110,29 +112,8 @@ CAPTION_STYLES = {
     "url": "underline blue",
     "emoji": "yellow",
 }
-# Below these probabilities a character is shaded: the model was unsure of it.
-_UNSURE, _VERY_UNSURE = 0.5, 0.2
-
-
-def _caption_spans(text: str) -> list[tuple[int, int, str]]:
-    """(start, end, kind) character spans of hashtags, mentions, URLs and emoji in `text`."""
-    import regex
-
-    spans: list[tuple[int, int, str]] = []
-    taken = [False] * len(text)
-    patterns = (
-        ("url", r"(?:https?://|www\.)\S+"),
-        ("hashtag", r"#[\w]+"),
-        ("mention", r"@[\w.]+[\w]"),
-        ("emoji", r"(?:\p{Extended_Pictographic}|\p{Regional_Indicator})\X*?(?=\P{M}|$)"),
-    )
-    for kind, pattern in patterns:
-        for m in regex.finditer(pattern, text):
-            if not any(taken[m.start() : m.end()]):
-                spans.append((m.start(), m.end(), kind))
-                for i in range(m.start(), m.end()):
-                    taken[i] = True
-    return spans
+# Tokens the model gave low probability (highlight.UNSURE / VERY_UNSURE) are shaded.
+_DOUBT_STYLES: dict[str | None, str] = {"unsure": "dim", "very unsure": "dim italic"}
 
 
 def caption_text(
@@ -146,15 +127,14 @@ def caption_text(
     out = Text(f"{index}. " if index is not None else "")
     base = len(out.plain)
     out.append(text)
-    for start, end, kind in _caption_spans(text):
+    for start, end, kind in highlight.spans(text):
         out.stylize(CAPTION_STYLES[kind], base + start, base + end)
     if probs is not None and not isinstance(tokens, str):
         pos = base
         for piece, p in zip(pieces, probs, strict=False):
-            if p < _VERY_UNSURE:
-                out.stylize("dim italic", pos, pos + len(piece))
-            elif p < _UNSURE:
-                out.stylize("dim", pos, pos + len(piece))
+            shade = _DOUBT_STYLES.get(highlight.doubt(p), "")
+            if shade:
+                out.stylize(shade, pos, pos + len(piece))
             pos += len(piece)
     return out
 

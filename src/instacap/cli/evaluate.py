@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -11,6 +12,8 @@ from instacap.config import EvalConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from instacap.evaluation import Report
+
+EVAL_PHOTOS = 12  # photos on the --html page at least (report.EVAL_PHOTOS; a test checks)
 
 _HELP = (
     "Measure a trained run on validation photos it never saw.\n\n"
@@ -22,7 +25,10 @@ _HELP = (
     "On its own captions (the run's default decoding): distinct-2 (diversity), known words, "
     "verbatim copies of training captions, loops (a character, word or phrase repeated to the length "
     "cap), hashtag and mention rates beside the data's own, and the share that end on their own.\n\n"
-    "Example: instacap eval --samples 5"
+    "[bold]--html FILE[/] writes the same as one page to open in a browser or send to a phone: "
+    "the training curves, these numbers, and validation photos with their real and generated "
+    "captions coloured as here.\n\n"
+    "Examples: instacap eval --samples 5 · instacap eval --run demo --html eval.html"
 )
 
 
@@ -65,26 +71,51 @@ def eval_command(
     json_out: Annotated[
         bool, typer.Option("--json", help="Print the numbers as JSON on stdout (for scripts).")
     ] = False,
+    html_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write one self-contained page (no internet needed, reads on a phone): "
+            "training curves, the numbers, and a contact sheet of at least "
+            f"{EVAL_PHOTOS} validation photos with real and generated captions.",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
+    from dataclasses import replace
+
     from instacap import evaluation, render, runtime
 
     runtime.tune_allocator()
     where = str(runtime.pick_device(device))
+    # The page shows more photos than the terminal's --samples; the terminal keeps its own count.
+    shown = max(samples, EVAL_PHOTOS) if html_out is not None else samples
     with render.reporting(transient=True) as reporter:
         report = evaluation.evaluate(
             run,
             dataset=data,
             config=EvalConfig(n=n, seed=seed, threads=threads),
-            samples=samples,
+            samples=shown,
             device=where,
             reporter=reporter,
         )
+    if html_out is not None:
+        _write_html(report, html_out)
+        report = replace(report, samples=report.samples[:samples])
     if json_out:
         render.print_json(report.to_json())
         return
     render.out.print(_table(report))
     if report.samples:
         render.out.print(_samples(report))
+
+
+def _write_html(r: Report, path: Path) -> None:
+    from instacap import render, runs
+    from instacap.report import eval_page, write
+
+    written = write(path, eval_page(r, runs.run_dir(r.run)))
+    render.info(f"Wrote {written}: open it in a browser (it needs no internet).")
 
 
 def _pct(x: float | None) -> str:
@@ -107,52 +138,9 @@ def _table(r: Report) -> Any:
     table.add_column("value", justify="right")
     table.add_column("compare with", justify="right", style="dim")
     table.add_column("what it tells")
-    rows = [
-        ("bpc", _num(r.bpc), "", "bits per character of the real captions; lower is better"),
-        (
-            "image gain",
-            _num(r.image_gain, " bits"),
-            "> 0",
-            f"bpc with shuffled photos ({_num(r.bpc_shuffled)}) minus bpc with the right ones; "
-            "0 = the photo is ignored",
-        ),
-        (
-            "retrieval@1",
-            _pct(r.retrieval_at_1),
-            f"chance {_pct(r.retrieval_chance)}",
-            f"true caption ranks first among up to {r.retrieval_candidates} by how much likelier "
-            f"the photo makes it ({r.retrieval_photos} photos)",
-        ),
-    ]
-    if r.scene_accuracy is not None:
-        rows.append(
-            (
-                "scene accuracy",
-                _pct(r.scene_accuracy),
-                f"chance {_pct(r.scene_chance)}, real {_pct(r.scene_accuracy_data)}",
-                "its captions that name the photo's scene",
-            )
-        )
-    rows += [
-        (
-            "distinct-2",
-            _num(r.distinct_2),
-            f"real {_num(r.distinct_2_data)}",
-            "unique word pairs / all word pairs in its captions (diversity)",
-        ),
-        ("known words", _pct(r.known_words), "", "its words that occur in the training captions"),
-        ("copied", _pct(r.copied), "", "its captions identical to a training caption"),
-        (
-            "loops",
-            _pct(r.degenerate),
-            "",
-            "its captions going round a character, word or phrase up to the length cap",
-        ),
-        ("hashtags", _pct(r.hashtags), f"real {_pct(r.hashtags_data)}", "captions with a #tag"),
-        ("mentions", _pct(r.mentions), f"real {_pct(r.mentions_data)}", "captions with an @name"),
-        ("ended", _pct(r.ended), "", "captions that stopped on their own before the length cap"),
-    ]
-    for row in rows:
+    from instacap.report import metric_rows
+
+    for row in metric_rows(r):
         table.add_row(*row)
     return table
 

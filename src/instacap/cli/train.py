@@ -115,13 +115,16 @@ def train(
         ds, model_cfg, train_cfg, name=name, resume=resume, overwrite=overwrite, preset=preset,
         reporter=reporter, on_epoch=on_epoch,
     ))  # fmt: skip
+    page = _write_report(result.name, ds)
     if as_json:
-        render.print_json(_result_json(result))
+        render.print_json({**_result_json(result), "report": str(page) if page else None})
     else:
         render.info(
             f"Run [bold]{result.name}[/] saved: best epoch {result.best_epoch}, validation bpc "
             f"{result.best_val_bpc:.3f}. Next: instacap caption photo.jpg --run {result.name}"
         )
+        if page is not None:
+            render.info(f"Curves and captioned validation photos: {page}")
 
 
 def _check_numbers(epochs: int, batch_size: int | None, lr: float | None, patience: int) -> None:
@@ -164,6 +167,19 @@ def _fit(quiet: bool, fit: Callable[[Any, Callable[[Any], None]], Any]) -> Any:
         f"Interrupted: progress is saved; `instacap train --name {name} --resume` continues."
     )
     raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _write_report(name: str, data: Any) -> Path | None:
+    """runs/<name>/report.html (curves, last validation, a few captioned validation photos).
+    The run is already saved: a page that cannot be written is a warning, not a failure."""
+    from instacap import render, report
+    from instacap.errors import InstacapError
+
+    try:
+        return report.write_training_report(name, data)
+    except (OSError, InstacapError) as exc:
+        render.warn(f"The run is saved, but its {report.REPORT_FILE} was not written: {exc}")
+        return None
 
 
 def _result_json(result: Any) -> dict[str, Any]:
@@ -218,12 +234,21 @@ def caption(
             "--json", help="Captions with their mean log-probability per character, as JSON."
         ),
     ] = False,
+    html_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write a page with each photo beside its captions, coloured as here, to "
+            "pick one while looking at the photo (one file, opens offline, reads on a phone).",
+            dir_okay=False,
+        ),
+    ] = None,
 ) -> None:
     """Write captions for photos with a trained run, best (likeliest) first, coloured.
 
-    Hashtags, mentions, emoji and URLs get their own colours; characters the model was unsure of are shaded. Defaults (temperature 0.7, top-p 0.9) favour captions that stay on the photo; raise --temperature for wilder ones.
+    Hashtags, mentions, emoji and URLs get their own colours; characters the model was unsure of are shaded. Defaults (temperature 0.7, top-p 0.9) favour captions that stay on the photo; raise --temperature for wilder ones. With several photos, --html FILE lays them out as a contact sheet.
 
-    Examples: instacap caption photo.jpg · instacap caption *.jpg --n 3 --seed 1 --json
+    Examples: instacap caption photo.jpg · instacap caption *.jpg --n 3 --seed 1 --json · instacap caption *.jpg --html captions.html
     """
     from rich.text import Text
 
@@ -240,6 +265,11 @@ def caption(
 
         torch.set_num_threads(1)  # one small LSTM step at a time: extra threads only spin
     results = captioner.caption_many(photos, **_overrides(config))
+    if html_out is not None:
+        from instacap import report
+
+        page = report.captions_page(captioner.run.name, photos, results, _settings(config))
+        render.info(f"Wrote {report.write(html_out, page)}: open it in a browser.")
     if as_json:
         render.print_json(
             {
@@ -257,6 +287,12 @@ def caption(
         for i, cap in enumerate(caps, 1):
             render.out.print(render.caption_text(cap.tokens, cap.probs, index=i))
     render.err.print(render.caption_legend())
+
+
+def _settings(config: SampleConfig) -> str:
+    """The decoding settings in a few words, for the --html page."""
+    seed = "" if config.seed is None else f", seed {config.seed}"
+    return f"temperature {config.temperature:g}, top-p {config.top_p:g}{seed}"
 
 
 def _overrides(config: SampleConfig) -> dict[str, Any]:
@@ -289,10 +325,12 @@ def demo(
         as_json, lambda reporter, on_epoch: showcase.train(ds, epochs, reporter, on_epoch)
     )
     shown = showcase.examples(ds)
+    page = _write_report(result.name, ds)
     if as_json:
         render.print_json(
             {
                 **_result_json(result),
+                "report": str(page) if page else None,
                 "examples": [
                     {
                         "photo": str(ex.photo),
@@ -319,6 +357,8 @@ def demo(
                 .append("(generated)", style="dim")
             )
     render.err.print(render.caption_legend())
+    if page is not None:
+        render.out.print(f"\nCurves and captioned photos in your browser: {page}")
     render.out.print(
         "\nCaption your own photo with the demo model:\n  instacap caption YOUR_PHOTO.jpg --run demo"
     )

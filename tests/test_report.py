@@ -1,0 +1,253 @@
+"""The HTML pages: a run's report.html, `eval --html` and `caption --html`, built from their parts
+and through the CLI on the tiny demo data set. test_report_browser.py opens them in Chromium."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from instacap import highlight, report
+from instacap.cli import app
+from instacap.errors import InputError
+from instacap.sampling import Caption
+
+pytest_plugins = ["tiny_data"]  # the tiny demo data set, built once per session
+
+runner = CliRunner()
+
+
+def _text(page: str) -> str:
+    """What a reader sees: tags dropped, entities decoded."""
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def _caption(text: str, probs: list[float] | None = None) -> Caption:
+    tokens = tuple(text)
+    probs = probs or [0.9] * len(tokens)
+    return Caption(text, tokens, tuple(probs), -0.5, True)
+
+
+# ----------------------------------------------------------------------------- the parts
+
+
+def test_pieces_classify_like_the_terminal_and_keep_every_character():
+    text = "Golden hour 🌅 at #beach with @ana.b see https://x.io/#top"
+    probs = [0.9] * len(text)
+    probs[0], probs[1] = 0.3, 0.1  # 'G' unsure, 'o' very unsure
+    got = highlight.pieces(tuple(text), probs)
+    assert "".join(p.text for p in got) == text
+    kinds = {p.text: p.kind for p in got if p.kind}
+    assert kinds == {"🌅": "emoji", "#beach": "hashtag", "@ana.b": "mention",
+                     "https://x.io/#top": "url"}  # fmt: skip
+    assert (got[0].text, got[0].doubt) == ("G", "unsure")
+    assert (got[1].text, got[1].doubt) == ("o", "very unsure")
+    # The terminal renderer styles exactly these spans.
+    from instacap import render
+
+    styled = {(s.start, s.end) for s in render.caption_text(text).spans if s.style != "dim"}
+    assert styled == {(a, b) for a, b, _ in highlight.spans(text)}
+
+
+def test_caption_html_escapes_and_colours():
+    nasty = '<img src=x onerror="alert(1)"> & #tag @who'
+    out = report.caption_html(nasty)
+    assert "<img" not in out and 'onerror="' not in out
+    assert _text(out) == nasty
+    assert '<span class="hashtag">#tag</span>' in out
+    assert '<span class="mention">@who</span>' in out
+    shaded = report.caption_html(("a", "b"), [0.1, 0.4])
+    assert shaded == '<span class="very-unsure">a</span><span class="unsure">b</span>'
+
+
+def _history(bpcs: list[float], losses: list[float], best: int) -> list[dict]:
+    return [
+        {"epoch": i + 1, "train_loss": loss, "val_bpc": bpc, "best": i + 1 == best}
+        for i, (bpc, loss) in enumerate(zip(bpcs, losses, strict=True))
+    ]
+
+
+def _points(svg: str, series: str) -> list[tuple[float, float]]:
+    line = re.search(rf'<polyline class="{series}" points="([^"]+)"', svg)
+    assert line, svg
+    return [tuple(map(float, p.split(","))) for p in line.group(1).split()]  # type: ignore[misc]
+
+
+def test_curves_follow_the_numbers():
+    svg = report.curves_svg(_history([3.0, 2.0, 2.5], [2.5, 1.2, 0.7], best=2))
+    val, train = _points(svg, "val"), _points(svg, "train")
+    assert len(val) == len(train) == 3
+    xs = [x for x, _ in val]
+    assert xs == sorted(xs) and xs[0] < xs[-1]
+    # SVG y grows downwards, so the lowest bpc (epoch 2) has the largest y.
+    assert val[1][1] > val[2][1] > val[0][1]
+    # Train loss is drawn in bits (nats / ln 2), on the same axis as the validation bpc:
+    # 1.2 nats = 1.73 bits lies between bpc 2.0 (epoch 2) and the axis' bottom.
+    assert val[1][1] < train[1][1]
+    assert svg.count('<circle class="val"') == 3 and 'class="best"' in svg
+    assert "epoch 2: train loss 1.731 bits/char (1.200 nats/token), validation 2.000 bpc" in svg
+
+
+def test_curves_with_one_epoch_none_or_undefined_numbers():
+    one = report.curves_svg(_history([2.0], [1.0], best=1))
+    assert len(_points(one, "val")) == 1 and "nan" not in one.lower()
+    assert "<svg" not in report.curves_svg([])
+    skipped = report.curves_svg(_history([2.0, math.nan], [1.0, 1.0], best=1))
+    assert len(_points(skipped, "val")) == 1
+
+
+def test_thumbnail_is_a_small_jpeg_and_a_missing_photo_is_said(tmp_path):
+    big = tmp_path / "wide.png"
+    Image.new("RGBA", (1200, 600), (10, 200, 30, 128)).save(big)
+    uri = report.thumbnail(big)
+    assert uri is not None and uri.startswith("data:image/jpeg;base64,")
+    img = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
+    assert img.format == "JPEG" and img.size == (report.THUMB, report.THUMB // 2)
+    assert report.thumbnail(tmp_path / "gone.jpg") is None
+    sheet = report.contact_sheet([report.Card(tmp_path / "gone.jpg", "gone.jpg")])
+    assert "<img" not in sheet and "photo not found" in sheet
+
+
+def test_page_is_self_contained(tmp_path):
+    photo = tmp_path / "p.jpg"
+    Image.new("RGB", (50, 40), (200, 30, 30)).save(photo)
+    page = report.captions_page("r<1>", [photo], [[_caption("hi #there")]], "seed 1")
+    assert page.startswith("<!DOCTYPE html>") and 'name="viewport"' in page
+    assert "<script" not in page.lower()
+    # Nothing to fetch: no links, no external sources, only inline data: images.
+    assert not re.search(r"""(?:src|href)\s*=\s*(?!["']?data:)""", page)
+    assert "r&lt;1&gt;" in page and "<1>" not in page
+
+
+def test_write_refuses_a_missing_folder(tmp_path):
+    with pytest.raises(InputError, match="does not exist; create it"):
+        report.write(tmp_path / "nowhere" / "r.html", "<p>")
+    report.write(tmp_path / "r.html", "<p>x</p>")
+    assert (tmp_path / "r.html").read_text() == "<p>x</p>"
+
+
+def test_spread_takes_evenly_spaced_photos():
+    assert report.spread(5, 8).tolist() == [0, 1, 2, 3, 4]
+    assert report.spread(100, 5).tolist() == [0, 25, 50, 74, 99]
+
+
+def test_cli_constant_matches_the_library():
+    from instacap.cli import evaluate
+
+    assert evaluate.EVAL_PHOTOS == report.EVAL_PHOTOS
+
+
+# ----------------------------------------------------------------------------- through the CLI
+
+
+@dataclass(frozen=True)
+class Pages:
+    home: Path
+    folder: Path
+    trained: dict
+    evaluated: dict
+    captioned: dict
+    photos: list[Path]
+
+    @property
+    def training(self) -> Path:
+        return Path(self.trained["report"])
+
+    @property
+    def eval(self) -> Path:
+        return self.folder / "eval.html"
+
+    @property
+    def captions(self) -> Path:
+        return self.folder / "captions.html"
+
+
+@pytest.fixture(scope="module")
+def pages(tiny_home: Path, tmp_path_factory: pytest.TempPathFactory) -> Pages:
+    """Train the tiny data set for 2 epochs through the CLI, then write all three pages."""
+    folder = tmp_path_factory.mktemp("pages")
+    home = folder / "home"
+    shutil.copytree(tiny_home, home)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INSTACAP_HOME", str(home))
+        mp.setenv("NO_COLOR", "1")
+        args = ["--data", "demo", "--epochs", "2", "--name", "pics", "--threads", "1", "--json"]
+        trained = runner.invoke(app, ["train", *args])
+        assert trained.exit_code == 0, trained.output
+        evaluated = runner.invoke(app, ["eval", "--run", "pics", "--n", "2", "--threads", "1",
+                                        "--html", str(folder / "eval.html"), "--json"])  # fmt: skip
+        assert evaluated.exit_code == 0, evaluated.output
+        from instacap import dataset
+
+        val = dataset.load("demo").val
+        photos = [folder / "beach & <sun>.jpg", folder / "second.png"]
+        shutil.copy(val.images[0], photos[0])
+        Image.open(val.images[1]).save(photos[1])
+        captioned = runner.invoke(app, ["caption", *map(str, photos), "--n", "2", "--seed", "3",
+                                        "--html", str(folder / "captions.html"), "--json"])  # fmt: skip
+        assert captioned.exit_code == 0, captioned.output
+    return Pages(home, folder, json.loads(trained.stdout), json.loads(evaluated.stdout),
+                 json.loads(captioned.stdout), photos)  # fmt: skip
+
+
+def test_training_writes_report_html_into_the_run(pages):
+    from instacap import dataset
+
+    assert pages.training == pages.home / "runs" / "pics" / "report.html"
+    page = pages.training.read_text()
+    assert page.count('<circle class="val"') == 2  # one point per epoch
+    assert page.count("<img ") == report.TRAINING_PHOTOS
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("INSTACAP_HOME", str(pages.home))
+        val = dataset.load("demo").val
+    shown = [val.captions[i] for i in report.spread(len(val), report.TRAINING_PHOTOS)]
+    text = _text(page)
+    assert all(c in text for c in shown)
+    last = pages.trained["epochs"][-1]
+    assert f"{last['val_bpc']:.3f}" in text and "2 of 2" in text
+
+
+def test_eval_html_holds_every_number_and_the_validation_photos(pages):
+    data = pages.evaluated
+    assert data["samples"] == []  # --samples 0: the page's photos do not leak into the JSON
+    page = pages.eval.read_text()
+    text = _text(page)
+    for label in ("bpc", "image gain", "retrieval@1", "scene accuracy", "distinct-2", "loops"):
+        assert f"{label}" in text
+    assert f"{data['bpc']:.3f}" in text and f"{100 * data['retrieval_at_1']:.1f}%" in text
+    assert page.count("<img ") == min(report.EVAL_PHOTOS, data["photos"])
+    assert page.count('<circle class="train"') == 2  # the run's curves are there too
+
+
+def test_eval_html_with_samples_shows_them_in_the_terminal_too(pages, monkeypatch, tmp_path):
+    monkeypatch.setenv("INSTACAP_HOME", str(pages.home))
+    out = runner.invoke(app, ["eval", "--n", "1", "--samples", "2", "--threads", "1",
+                              "--html", str(tmp_path / "e.html"), "--json"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert len(json.loads(out.stdout)["samples"]) == 2
+    missing = runner.invoke(app, ["eval", "--html", str(tmp_path / "no" / "e.html")])
+    assert missing.exit_code == 1 and "does not exist; create it" in " ".join(
+        missing.output.split()
+    )
+
+
+def test_caption_html_shows_each_photo_with_its_captions_best_first(pages):
+    page = pages.captions.read_text()
+    assert page.count("<img ") == 2
+    text = _text(page)
+    assert "beach & <sun>.jpg" in text and "<sun>" not in page
+    assert "seed 3" in text
+    for photo in pages.captioned["photos"]:
+        texts = [c["text"] for c in photo["captions"]]
+        at = [text.find(t) for t in texts]
+        assert all(i >= 0 for i in at) and at == sorted(at), (texts, text)
