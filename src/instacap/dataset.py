@@ -17,6 +17,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
+import shutil
 from collections import Counter
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -167,18 +169,40 @@ def build(
         "config": asdict(config),
         "vocab": vocab.to_json(),
     }
+    files = {DATASET_FILE: _json(info)}
+    for part, items in (("train", train), ("val", val)):
+        files[f"{part}_ids.npy"] = _npy(ids[part])
+        files[f"{part}_rows.npy"] = _npy(np.array([r for _, r in items], np.int64))
+        files[f"{part}.json"] = _json([_post_record(p) for p, _ in items])
+    _publish(folder, files)
+    return load(name)
+
+
+def _publish(folder: Path, files: dict[str, bytes]) -> None:
+    """Replace the data set's files by `files` (name -> bytes), dataset.json last.
+
+    Everything is first written beside the old files under temporary names: a full disk (or any
+    error) then removes those and leaves the old data set as it was, or no folder when there was
+    none. Only renames, which need no space, follow. Two preps of the same data set take turns
+    here: the last one's files win, never a mix.
+    """
+    created = not folder.exists()
     paths.ensure_dir(folder)
-    # Two preps of the same data set take turns here: the last one's files win, never a mix.
-    with file_lock(folder / ".lock"):
-        (folder / DATASET_FILE).unlink(
-            missing_ok=True
-        )  # until rewritten, the folder is "not built"
-        for part, items in (("train", train), ("val", val)):
-            _save_npy(folder / f"{part}_ids.npy", ids[part])
-            _save_npy(folder / f"{part}_rows.npy", np.array([r for _, r in items], np.int64))
-            write_atomic(folder / f"{part}.json", _json([_post_record(p) for p, _ in items]))
-        write_atomic(folder / DATASET_FILE, _json(info))
-        return load(name)
+    staged: list[Path] = []
+    try:
+        with file_lock(folder / ".lock"):
+            for name, data in files.items():
+                staged.append(folder / f".{name}.new")
+                write_atomic(staged[-1], data)
+            (folder / DATASET_FILE).unlink(missing_ok=True)  # until renamed: "not built"
+            for name in sorted(files, key=lambda n: n == DATASET_FILE):
+                os.replace(folder / f".{name}.new", folder / name)
+    except BaseException:
+        for path in staged:
+            path.unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 def fingerprint(posts: list[Post], encoder_key: str, config: PrepConfig) -> str:
@@ -291,10 +315,10 @@ def _json(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, indent=1).encode()
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
+def _npy(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
-    write_atomic(path, buf.getvalue())
+    return buf.getvalue()
 
 
 # -- loading ---------------------------------------------------------------------------------------

@@ -23,6 +23,10 @@ class CacheError(InstacapError):
     """The cache directory is missing, unwritable or holds something unexpected."""
 
 
+class DiskFull(CacheError):
+    """The disk holding the cache filled up while writing; nothing was left half-written."""
+
+
 class NotReady(InstacapError):
     """A step needs an earlier step first (e.g. `train` before `prep`)."""
 

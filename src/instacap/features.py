@@ -15,6 +15,7 @@ appending. So an interrupted prep keeps every finished batch and never records a
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sqlite3
@@ -29,10 +30,18 @@ from typing import Any
 
 import numpy as np
 
-from instacap import images, paths
+from instacap import images, paths, runtime
 from instacap.encoders import Encoder, fit
 from instacap.errors import BadImage, CacheError
-from instacap.files import file_lock, open_wal, sha256_of, write_atomic
+from instacap.files import (
+    disk_full,
+    file_lock,
+    is_disk_full,
+    on_full_disk,
+    open_wal,
+    sha256_of,
+    write_atomic,
+)
 from instacap.progress import SILENT, Reporter
 
 SCHEMA = """
@@ -79,6 +88,8 @@ class FeatureStore:
         try:
             self._db = open_wal(self.root / "index.db", SCHEMA, timeout=60)
         except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc):
+                raise disk_full(self.root) from exc
             raise CacheError(
                 f"The feature index {self.root / 'index.db'} is damaged ({exc}); "
                 "delete the folder and rerun `instacap prep`."
@@ -134,10 +145,11 @@ class FeatureStore:
         if row:
             return str(row[0])
         digest = sha256_of(path)
-        self._db.execute(
-            "INSERT OR REPLACE INTO files VALUES (?,?,?,?)",
-            (str(path), st.st_size, st.st_mtime_ns, digest),
-        )
+        with on_full_disk(self.root):
+            self._db.execute(
+                "INSERT OR REPLACE INTO files VALUES (?,?,?,?)",
+                (str(path), st.st_size, st.st_mtime_ns, digest),
+            )
         return digest
 
     # -- writing -------------------------------------------------------------------------------
@@ -150,14 +162,29 @@ class FeatureStore:
             keep = [i for i, h in enumerate(hashes) if h not in known and h not in hashes[:i]]
             if keep:
                 start = self.count()
-                self._write_rows(start, np.ascontiguousarray(feats[keep], dtype=np.float16))
                 new = {hashes[i]: start + j for j, i in enumerate(keep)}
-                self._record(new)
+                try:
+                    with on_full_disk(self.root):
+                        self._write_rows(start, np.ascontiguousarray(feats[keep], dtype=np.float16))
+                        self._record(new)
+                except Exception:
+                    # Leave the matrix as it was (a full disk must not leave a partial block);
+                    # after a kill the next writer cuts the tail off instead.
+                    self._cut(start)
+                    raise
                 known.update(new)
         return known
 
+    def _cut(self, rows: int) -> None:
+        """Truncate the matrix to `rows` rows when it is longer (bytes no index row records)."""
+        size = rows * self.dim * 2
+        if self.matrix_path.exists() and self.matrix_path.stat().st_size > size:
+            with open(self.matrix_path, "r+b") as fh:
+                fh.truncate(size)
+
     def mark_bad(self, digest: str, reason: str) -> None:
-        self._db.execute("INSERT OR REPLACE INTO bad VALUES (?, ?)", (digest, reason))
+        with on_full_disk(self.root):
+            self._db.execute("INSERT OR REPLACE INTO bad VALUES (?, ?)", (digest, reason))
 
     def _write_rows(self, start: int, data: np.ndarray) -> None:
         """Write rows at `start` (cutting off any unrecorded tail first), flushed to disk."""
@@ -350,6 +377,8 @@ def decoded(
         # Enough decoded ahead to fill the next encoder batch while this one runs.
         prefetch_factor=(-(-batch_size // (chunk * workers)) + 1) if workers else None,
         multiprocessing_context=_mp_context() if workers else None,
+        # Workers end with prep however prep ends (kill -9, the OOM killer), never linger.
+        worker_init_fn=functools.partial(runtime.die_with_parent, os.getpid()) if workers else None,
     )
     return iter(loader)
 

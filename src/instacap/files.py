@@ -3,8 +3,10 @@ SQLite in WAL mode."""
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -14,20 +16,73 @@ from pathlib import Path
 from typing import IO
 
 from instacap import paths
+from instacap.errors import DiskFull
+
+# Out of space, or out of the user's quota: to the user both mean "free some space".
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+_SQLITE_FULL = 13  # sqlite3.SQLITE_FULL, named in the module from Python 3.11 on
 
 
 def write_atomic(dest: Path, data: bytes) -> None:
-    """Write `data` to `dest` so that `dest` is either absent or complete: temp file, fsync, rename."""
+    """Write `data` to `dest` so that `dest` is either absent or complete: temp file, fsync, rename.
+
+    A full disk raises DiskFull, with the temporary file removed and `dest` as it was."""
     paths.ensure_dir(dest.parent)
-    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    with on_full_disk(dest.parent):
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether `exc` says the disk (or the user's quota) is full: an OSError with ENOSPC or
+    EDQUOT, or SQLite's "database or disk is full"."""
+    if isinstance(exc, OSError):
+        return exc.errno in _FULL
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or (
+            "disk is full" in str(exc)
+        )
+    return False
+
+
+def disk_full(where: Path) -> DiskFull:
+    """The one sentence for a full disk: which disk (mount point), how much is free there, and
+    what can be freed."""
+    where = Path(where).absolute()
+    mount = where
+    while not os.path.ismount(mount) and mount.parent != mount:
+        mount = mount.parent
     try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        free = f"{shutil.disk_usage(mount).free / 2**20:.1f} MB free"
+    except OSError:
+        free = "free space unknown"
+    home = paths.home()
+    return DiskFull(
+        f"The disk mounted at {mount} ({free}) is full, so {where} could not be written and "
+        f"nothing was left half-written: free space on it (`instacap status` shows what the cache "
+        f"uses; runs in {home / 'runs'} and features in {home / 'features'} can be deleted) or "
+        f"point {paths.ENV_HOME} at a bigger disk, then run the command again."
+    )
+
+
+@contextmanager
+def on_full_disk(where: Path) -> Iterator[None]:
+    """Turn a full-disk OSError or sqlite3 error inside the block into DiskFull naming `where`."""
+    try:
+        yield
+    except DiskFull:
+        raise
+    except (OSError, sqlite3.Error) as exc:
+        if is_disk_full(exc):
+            raise disk_full(where) from exc
         raise
 
 

@@ -57,6 +57,10 @@ def ensure_dir(path: Path) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        from instacap import files  # files imports this module
+
+        if files.is_disk_full(exc):
+            raise files.disk_full(path) from exc
         raise CacheError(
             f"Cannot create the folder {path} ({exc.strerror or exc}); "
             f"check its permissions or point {ENV_HOME} at a writable folder."

@@ -18,8 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from instacap import paths
-from instacap.errors import CacheError
-from instacap.files import file_lock, open_wal, write_atomic
+from instacap.errors import CacheError, DiskFull
+from instacap.files import disk_full, file_lock, is_disk_full, on_full_disk, open_wal, write_atomic
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (
@@ -78,6 +78,8 @@ class PostStore:
             with file_lock(self.root / ".posts.lock"):
                 self._db = open_wal(self.db_path, SCHEMA, timeout=30)
         except sqlite3.DatabaseError as exc:
+            if is_disk_full(exc):
+                raise disk_full(self.root) from exc
             raise CacheError(
                 f"The posts database {self.db_path} cannot be opened ({exc}); "
                 "move it aside and re-import or re-scrape."
@@ -106,21 +108,27 @@ class PostStore:
         rel = Path("posts") / post.account / f"{_safe_stem(post.shortcode)}{post.image_ext.lower()}"
         data = image if isinstance(image, bytes) else Path(image).read_bytes()
         write_atomic(self.root / rel, data)
-        # INSERT OR IGNORE: a second process may have stored the same post meanwhile.
-        cur = self._db.execute(
-            "INSERT OR IGNORE INTO posts VALUES (?,?,?,?,?,?,?,?,?)",
-            (
-                post.shortcode,
-                post.account,
-                _iso(post.taken_at),
-                post.caption,
-                rel.as_posix(),
-                post.source,
-                post.likes,
-                post.scene,
-                _iso(datetime.now(timezone.utc)),
-            ),
-        )
+        try:
+            with on_full_disk(self.root):
+                # INSERT OR IGNORE: a second process may have stored the same post meanwhile.
+                cur = self._db.execute(
+                    "INSERT OR IGNORE INTO posts VALUES (?,?,?,?,?,?,?,?,?)",
+                    (
+                        post.shortcode,
+                        post.account,
+                        _iso(post.taken_at),
+                        post.caption,
+                        rel.as_posix(),
+                        post.source,
+                        post.likes,
+                        post.scene,
+                        _iso(datetime.now(timezone.utc)),
+                    ),
+                )
+        except DiskFull:
+            if not self.has(post.shortcode):  # no row points to the photo: leave no orphan
+                (self.root / rel).unlink(missing_ok=True)
+            raise
         return cur.rowcount == 1
 
     def update(self, post: NewPost, image: bytes | Path | None = None) -> bool:

@@ -6,7 +6,10 @@ import ctypes
 import ctypes.util
 import os
 import random
+import signal
 import sys
+import threading
+import time
 from typing import TYPE_CHECKING
 
 from instacap.errors import InputError
@@ -14,6 +17,8 @@ from instacap.errors import InputError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
+# prctl option (linux/prctl.h): the signal a process gets when the thread that forked it ends.
+_PR_SET_PDEATHSIG = 1
 # glibc mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
@@ -69,3 +74,30 @@ def cpu_threads() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # macOS, Windows
         return max(1, os.cpu_count() or 1)
+
+
+def die_with_parent(parent: int, worker_id: int = 0) -> None:
+    """Worker initializer: end this child process when `parent` (its creator's pid) ends, however
+    it ended. kill -9 and the OOM killer leave no chance to stop workers, which would otherwise
+    be re-parented to init and keep their memory.
+
+    Linux: the kernel sends SIGKILL when the parent dies (prctl PR_SET_PDEATHSIG); elsewhere, or
+    if that fails, a thread checks once a second whether the parent is still there.
+    """
+    armed = False
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+            armed = libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0) == 0
+        except (OSError, AttributeError):  # a libc without prctl
+            armed = False
+    if os.getppid() != parent:  # the parent died before the line above took effect
+        os._exit(1)
+    if not armed:
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+def _watch_parent(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(1)

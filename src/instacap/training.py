@@ -12,6 +12,7 @@ only the mask would throw away. The original recipe (`--preset original`) pads e
 from __future__ import annotations
 
 import math
+import shutil
 import signal
 import threading
 import time
@@ -26,7 +27,8 @@ import torch
 
 from instacap import __version__, checkpoint, runs, runtime
 from instacap.config import ModelConfig, SampleConfig, TrainConfig
-from instacap.errors import CheckpointError, InputError, NotReady
+from instacap.errors import CheckpointError, DiskFull, InputError, NotReady
+from instacap.files import on_full_disk
 from instacap.model import CaptionModel, token_nll
 from instacap.progress import SILENT, Reporter
 from instacap.runs import ARRAYS_FILE, LAST_FILE, META_FILE, METRICS_FILE, MODEL_FILE
@@ -130,11 +132,25 @@ def fit(
         name = (runs.latest_started() if resume else None) or _default_name(dataset.name)
     path = runs.run_dir(name)
     device = runtime.pick_device(train_config.device)
-
-    last = path / LAST_FILE
     resume, model_config, train_config, preset = _plan(
         path, name, dataset, model_config, train_config, preset, resume, overwrite, reporter
     )
+    created = not (path / META_FILE).exists()
+    try:
+        with on_full_disk(path):
+            return _fit(dataset, model_config, train_config, name, path, device, resume, preset,
+                        reporter, on_epoch)  # fmt: skip
+    except DiskFull:
+        if created and not runs.has_checkpoint(path):
+            shutil.rmtree(path, ignore_errors=True)  # nothing to keep: leave no run behind
+        raise
+
+
+def _fit(dataset: Any, model_config: ModelConfig, train_config: TrainConfig, name: str,
+         path: Path, device: torch.device, resume: bool, preset: str, reporter: Reporter,
+         on_epoch: Callable[[EpochResult], None] | None) -> FitResult:  # fmt: skip
+    """`fit` once the run's folder and settings are settled."""
+    last = path / LAST_FILE
 
     runtime.seed_everything(train_config.seed)
     model = CaptionModel(model_config, dataset.vocab.size, dataset.feature_dim).to(device)

@@ -44,6 +44,11 @@ class _Group(TyperGroup):
         except (OSError, sqlite3.Error) as exc:
             if _debug(ctx):
                 raise
+            from instacap import files, paths
+
+            if files.is_disk_full(exc):  # one the library did not name: the cache's disk
+                render.error(str(files.disk_full(getattr(exc, "filename", None) or paths.home())))
+                raise typer.Exit(EXIT_ERROR) from None
             # OSError's own text repeats errno; its strerror plus the file name reads better.
             what = getattr(exc, "strerror", None) or str(exc)
             filename = getattr(exc, "filename", None)
