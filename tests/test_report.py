@@ -251,3 +251,131 @@ def test_caption_html_shows_each_photo_with_its_captions_best_first(pages):
         texts = [c["text"] for c in photo["captions"]]
         at = [text.find(t) for t in texts]
         assert all(i >= 0 for i in at) and at == sorted(at), (texts, text)
+
+
+# ----------------------------------------------------------------------------- in a real browser
+
+CHROMIUM = next(
+    (found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))), None
+)
+needs_chromium = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="Chromium is not installed (Debian: apt-get install chromium), so the HTML pages "
+    "were not opened in a browser",
+)
+# Headless, offline and quiet: no sandbox (CI runs as root), no GPU, no network of its own.
+_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+          "--disable-background-networking", "--disable-component-update", "--disable-sync",
+          "--hide-scrollbars", "--mute-audio"]  # fmt: skip
+
+# A test-only page that opens a report in two iframes, desktop-wide and phone-wide, and writes what
+# it found into its own DOM for --dump-dom (the report itself has no script).
+# --allow-file-access-from-files lets a file:// page look into a file:// iframe.
+_PROBE = """<!DOCTYPE html><html><body><pre id="probe">pending</pre>
+<iframe id="wide" src="{src}" width="1000" height="900"></iframe>
+<iframe id="narrow" src="{src}" width="390" height="900"></iframe>
+<script>
+var found = {{}};
+function look(frame) {{
+  try {{
+    var doc = frame.contentDocument, imgs = Array.prototype.slice.call(doc.images);
+    return {{
+      images: imgs.length,
+      loaded: imgs.filter(function (i) {{ return i.complete && i.naturalWidth > 0; }}).length,
+      scrollWidth: doc.documentElement.scrollWidth,
+      clientWidth: doc.documentElement.clientWidth
+    }};
+  }} catch (e) {{ return {{error: String(e)}}; }}
+}}
+["wide", "narrow"].forEach(function (id) {{
+  document.getElementById(id).addEventListener("load", function () {{
+    found[id] = look(this);
+    if (found.wide && found.narrow) {{
+      document.getElementById("probe").textContent = "RESULT" + JSON.stringify(found) + "END";
+    }}
+  }});
+}});
+</script></body></html>
+"""
+
+
+def _chromium(profile: Path, *args: str) -> str:
+    import os
+    import signal
+    import subprocess
+
+    cmd = [str(CHROMIUM), *_FLAGS, f"--user-data-dir={profile}", *args]
+    # Its own process group, so a hung browser and its helpers all go on timeout.
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            start_new_session=True)  # fmt: skip
+    try:
+        out, _ = proc.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    assert proc.returncode == 0, cmd
+    return out
+
+
+def screenshot(page: Path, png: Path, size: tuple[int, int] = (1000, 1400)) -> Image.Image:
+    _chromium(png.parent / "profile", f"--screenshot={png}",
+              f"--window-size={size[0]},{size[1]}", page.as_uri())  # fmt: skip
+    with Image.open(png) as img:
+        return img.convert("RGB")
+
+
+def probe(page: Path, folder: Path) -> dict:
+    """What the browser made of `page` 1000 and 390 pixels wide ("wide", "narrow"): images in
+    it, images that loaded, the document's width and the window's."""
+    wrapper = folder / f"probe-{page.stem}.html"
+    wrapper.write_text(_PROBE.format(src=page.as_uri()))
+    dom = _chromium(folder / "profile", "--allow-file-access-from-files",
+                    "--virtual-time-budget=10000", "--dump-dom", wrapper.as_uri())  # fmt: skip
+    found = re.search(r"RESULT(.*?)END", dom)
+    assert found, dom[-2000:]
+    return json.loads(html.unescape(found.group(1)))
+
+
+def _not_blank(img: Image.Image) -> bool:
+    from PIL import ImageStat
+
+    return ImageStat.Stat(img.convert("L")).var[0] > 200
+
+
+def _pixels_near(img: Image.Image, rgb: tuple[int, int, int], tol: int = 40) -> int:
+    import numpy as np
+
+    a = np.asarray(img, dtype=np.int32)
+    return int((np.abs(a - np.array(rgb)).max(-1) <= tol).sum())
+
+
+@needs_chromium
+def test_the_browser_checks_can_fail(tmp_path):
+    blank = tmp_path / "blank.html"
+    blank.write_text("<!DOCTYPE html><html><body style='background:#fff'></body></html>")
+    assert not _not_blank(screenshot(blank, tmp_path / "blank.png"))
+    broken = tmp_path / "broken.html"
+    broken.write_text(
+        '<img src="data:image/jpeg;base64,/9j/AAAA"><img src="missing.jpg">'
+        '<div style="width:800px">too wide for a phone</div>'
+    )
+    seen = probe(broken, tmp_path)["narrow"]
+    assert (seen["images"], seen["loaded"]) == (2, 0)
+    assert seen["scrollWidth"] > seen["clientWidth"]
+
+
+@needs_chromium
+@pytest.mark.parametrize("which", ["training", "eval", "captions"])
+def test_pages_render_in_chromium_with_every_photo(pages, which, tmp_path):
+    page = getattr(pages, which)
+    shot = screenshot(page, tmp_path / f"{which}.png")
+    assert _not_blank(shot)
+    if which != "captions":  # the curves were drawn: both lines' colours are on screen
+        assert _pixels_near(shot, (224, 115, 28)) > 200 and _pixels_near(shot, (37, 99, 235)) > 200
+    seen = probe(page, tmp_path)
+    for width in ("wide", "narrow"):
+        assert seen[width]["images"] == page.read_text().count("<img ") > 0
+        assert seen[width]["loaded"] == seen[width]["images"], seen  # no broken image
+    # On a phone nothing sticks out sideways (the numbers table scrolls in its own box).
+    assert seen["narrow"]["scrollWidth"] <= seen["narrow"]["clientWidth"], seen
