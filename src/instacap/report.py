@@ -409,6 +409,17 @@ def metric_rows(r: Report) -> list[tuple[str, str, str, str]]:
         ("mentions", _pct(r.mentions), f"real {_pct(r.mentions_data)}", "captions with an @name"),
         ("ended", _pct(r.ended), "", "captions that stopped on their own before the length cap"),
     ]
+    quiz = r.quiz  # people's verdict: every `instacap quiz` on the run, pooled
+    if quiz is not None and quiz.rate is not None:
+        rows.append(
+            (
+                "fooling rate",
+                _pct(quiz.rate),
+                "50% = can't tell",
+                f"quiz rounds where people took its caption for the real one ({quiz.fooled} of "
+                f"{quiz.answered}; 95% interval {_pct(quiz.low)}–{_pct(quiz.high)})",
+            )
+        )
     return rows
 
 

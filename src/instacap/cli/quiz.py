@@ -116,7 +116,7 @@ def _ask(con: Console, dealt: Quiz, rnd: Round) -> int | str | None:
     con.print(Text(rnd.image, style="dim"), soft_wrap=True)
     for k, text in enumerate(rnd.captions, 1):
         # Both captions plain-coloured alike: shading the model's doubt would give it away.
-        con.print(Text(f" {k}  ", style="bold").append_text(render.caption_text(text)))
+        con.print(Text().append(f" {k}  ", style="bold").append_text(render.caption_text(text)))
     con.print(Text("Which did a person write? [1/2, s skip, q stop] ", style="bold"), end="")
     while True:
         try:
