@@ -629,3 +629,41 @@ def test_cli_json_summary_and_exit_code(ig: FakeInstagram) -> None:
     ok = CliRunner().invoke(app, ["scrape", "bob", "--delay", "0"])
     assert ok.exit_code == 0, ok.output
     assert "1 already stored" in ok.stderr or "1 already stored" in ok.output
+
+
+# -- --seed-accounts --------------------------------------------------------------------------
+
+
+def test_seed_accounts_are_58_valid_names_shipped_with_the_package() -> None:
+    from instacap import seeds
+    from instacap.cli import scrape as scrape_cli
+
+    names = seeds.accounts()
+    assert len(names) == len(set(names)) == scrape_cli.SEED_COUNT == 58
+    assert {"cristiano", "natgeo", "nasa", "taylorswift"} <= set(names)
+    # The file ships inside the wheel (package data), where importlib.resources finds it.
+    root = Path(__file__).parents[1]
+    assert '"seed_accounts.txt"' in (root / "pyproject.toml").read_text()
+
+
+def test_seed_accounts_option_expands_to_the_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    from instacap import seeds
+
+    asked: list[list[str]] = []
+
+    def fake_scrape(self: instagram.Scraper, accounts: list[str]) -> instagram.ScrapeSummary:
+        asked.append(list(accounts))  # no request leaves: the option's expansion is what is tested
+        return instagram.ScrapeSummary(accounts=[])
+
+    monkeypatch.setattr(instagram.Scraper, "scrape", fake_scrape)
+    result = CliRunner().invoke(app, ["scrape", "--seed-accounts", "bob", "nasa", "--delay", "0"])
+    assert result.exit_code == 0, result.output
+    # Named accounts first, then the seed list without repeating one already named.
+    assert asked == [["bob", "nasa", *[a for a in seeds.accounts() if a != "nasa"]]]
+    assert "about 5,800 posts" in " ".join(result.output.split())
+    shown = CliRunner().invoke(app, ["scrape", "--help"]).output.replace("│", " ")
+    assert "about 5,800 posts" in " ".join(shown.split()) and "resume" in shown
+
+    nothing = CliRunner().invoke(app, ["scrape"])
+    assert nothing.exit_code == 2 and "--seed-accounts" in nothing.output
+    assert len(asked) == 1

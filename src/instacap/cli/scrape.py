@@ -11,13 +11,15 @@ from instacap.cli.app import EXIT_ERROR, app
 from instacap.config import ScrapeConfig
 
 _D = ScrapeConfig()
+SEED_COUNT = 58  # lines of seed_accounts.txt (a test checks); not read here so --help stays light
 
 
-def _accounts(values: list[str]) -> list[str]:
+def _accounts(values: list[str] | None) -> list[str]:
     # Checked before anything touches the network or the cache (exit code 2, like bad usage).
     from instacap import paths
     from instacap.errors import InputError
 
+    values = values or []
     for value in values:
         try:
             paths.validate_account(value.lstrip("@"))
@@ -29,14 +31,25 @@ def _accounts(values: list[str]) -> list[str]:
 @app.command()
 def scrape(
     accounts: Annotated[
-        list[str],
+        list[str] | None,
         typer.Argument(
             help="Instagram account names (a leading @ is fine).",
             callback=_accounts,
             metavar="ACCOUNT",
             show_default=False,
         ),
-    ],
+    ] = None,
+    seed_accounts: Annotated[
+        bool,
+        typer.Option(
+            "--seed-accounts",
+            help=f"Also scrape the {SEED_COUNT} verified public accounts kept in the package "
+            "(celebrities, athletes, brands), a list in the spirit of the student project "
+            f"instacap grew from: about {SEED_COUNT * _D.max_posts:,} posts at the default "
+            "--max-posts. Rate limits make that a long job (hours); rerun the same command to "
+            "resume it.",
+        ),
+    ] = False,
     max_posts: Annotated[
         int,
         typer.Option(
@@ -89,7 +102,7 @@ def scrape(
 ) -> None:
     """Download the newest photo posts (first photo + caption) of ACCOUNTS into the posts store.
 
-    Already stored posts are never fetched again, so rerunning the same command resumes an interrupted or rate-limited run. Videos, carousels that start with a video and posts without a caption are skipped. Example: instacap scrape natgeo nasa --max-posts 50. See docs/scraping.md for logging in and rate limits.
+    Already stored posts are never fetched again, so rerunning the same command resumes an interrupted or rate-limited run. Videos, carousels that start with a video and posts without a caption are skipped. Examples: instacap scrape natgeo nasa --max-posts 50 · instacap scrape --seed-accounts. See docs/scraping.md for logging in and rate limits.
     """
     from instacap import instagram, render
     from instacap.posts import PostStore
@@ -97,6 +110,18 @@ def scrape(
 
     if sum(x is not None for x in (login, cookies, browser_cookies)) > 1:
         raise typer.BadParameter("Use only one of --login, --cookies and --browser-cookies.")
+    accounts = list(accounts or [])
+    if seed_accounts:
+        from instacap import seeds
+
+        seeded = seeds.accounts()
+        accounts += [a for a in seeded if a not in accounts]
+        render.info(
+            f"{len(seeded)} seed accounts, about {len(seeded) * max_posts:,} posts: under "
+            "Instagram's rate limits this takes hours; rerun the same command to resume."
+        )
+    if not accounts:
+        raise typer.BadParameter("Name at least one ACCOUNT to scrape, or use --seed-accounts.")
     config = ScrapeConfig(
         max_posts=max_posts, delay=delay, max_wait=max_wait, first_wait=_D.first_wait
     )
