@@ -132,8 +132,16 @@ def test_page_is_self_contained(tmp_path):
 def test_write_refuses_a_missing_folder(tmp_path):
     with pytest.raises(InputError, match="does not exist; create it"):
         report.write(tmp_path / "nowhere" / "r.html", "<p>")
-    report.write(tmp_path / "r.html", "<p>x</p>")
+    import os
+
+    old = os.umask(0o022)
+    try:
+        report.write(tmp_path / "r.html", "<p>x</p>")
+    finally:
+        os.umask(old)
     assert (tmp_path / "r.html").read_text() == "<p>x</p>"
+    # Readable by others like any new file (a page is for sharing), not private like a temp file.
+    assert (tmp_path / "r.html").stat().st_mode & 0o777 == 0o644
 
 
 def test_spread_takes_evenly_spaced_photos():

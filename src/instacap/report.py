@@ -14,6 +14,7 @@ import html
 import io
 import json
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -255,7 +256,7 @@ _LEGEND = (
 
 _CSS = """
 :root{color-scheme:light dark;--fg:#1c1c1e;--bg:#f6f6f8;--card:#fff;--muted:#6b6b72;
---line:#dedee3;--tag:#b0158f;--at:#00748a;--url:#1d5fd1;--emoji:#ffeb99;--train:#e0731c;
+--line:#dedee3;--tag:#b0158f;--at:#00748a;--url:#1d5fd1;--emoji:#fff4c4;--train:#e0731c;
 --val:#2563eb;--best:#16a34a}
 @media (prefers-color-scheme:dark){:root{--fg:#ececf0;--bg:#141416;--card:#1f1f23;
 --muted:#a1a1aa;--line:#38383f;--tag:#f472d0;--at:#4dd4e6;--url:#80a8ff;--emoji:#5c4b00;
@@ -327,6 +328,10 @@ def write(path: Path | str, document: str) -> Path:
     if path.is_dir():
         raise InputError(f"{path} is a folder; give a file name such as report.html.")
     write_atomic(path, document.encode("utf-8"))
+    # A page is for sharing: the usual permissions for a new file, not a temp file's private ones.
+    mask = os.umask(0)
+    os.umask(mask)
+    path.chmod(0o666 & ~mask)
     return path
 
 
@@ -508,9 +513,10 @@ def training_page(
     name: str, meta: Mapping[str, Any], history: Sequence[Mapping[str, Any]], cards: Sequence[Card]
 ) -> str:
     """A run's report.html: curves, the last validation's numbers, a few validation photos."""
+    started = str(meta.get("created", ""))[:16].replace("T", " ")  # 2026-01-31T12:00:00+0100
     return page(
         f"Run {name}",
-        f"trained {meta.get('created', '')} · preset {meta.get('preset', 'default')} · "
+        f"started {started} · preset {meta.get('preset', 'default')} · "
         f"instacap eval --run {name} --html eval.html measures it fully",
         [
             ("Training", f'<div class="chart">{curves_svg(history)}</div>'),
