@@ -243,10 +243,16 @@ def test_eval_html_with_samples_shows_them_in_the_terminal_too(pages, monkeypatc
                               "--html", str(tmp_path / "e.html"), "--json"])  # fmt: skip
     assert out.exit_code == 0, out.output
     assert len(json.loads(out.stdout)["samples"]) == 2
-    missing = runner.invoke(app, ["eval", "--html", str(tmp_path / "no" / "e.html")])
-    assert missing.exit_code == 1 and "does not exist; create it" in " ".join(
-        missing.output.split()
-    )
+
+
+def test_html_into_a_missing_folder_is_refused_before_any_work(tmp_path):
+    # No run and no photo exist here: the folder is what the command complains about first.
+    for args in (["eval", "--run", "nothing"], ["caption", str(tmp_path / "nothing.jpg")]):
+        out = runner.invoke(app, [*args, "--html", str(tmp_path / "no" / "page.html")])
+        said = " ".join(out.output.split())
+        assert out.exit_code == 1 and "no does not exist; create it" in said, said
+    folder = runner.invoke(app, ["eval", "--html", str(tmp_path)])
+    assert folder.exit_code == 2  # a folder for a file: Typer's usage error names --html
 
 
 def test_caption_html_shows_each_photo_with_its_captions_best_first(pages):

@@ -318,15 +318,22 @@ def page(title: str, subtitle: str, sections: Sequence[tuple[str, str]]) -> str:
     )
 
 
-def write(path: Path | str, document: str) -> Path:
-    """Write a page atomically; a missing folder is the user's to create (one sentence)."""
+def check_target(path: Path | str) -> Path:
+    """`path` as a Path when a page can be written there, else InputError in one sentence (the
+    commands check before their work, not after it)."""
     path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path} is a folder; give a file name such as report.html.")
     if not path.parent.is_dir():
         raise InputError(
             f"The folder {path.parent} does not exist; create it or choose another --html path."
         )
-    if path.is_dir():
-        raise InputError(f"{path} is a folder; give a file name such as report.html.")
+    return path
+
+
+def write(path: Path | str, document: str) -> Path:
+    """Write a page atomically; a missing folder is the user's to create (one sentence)."""
+    path = check_target(path)
     write_atomic(path, document.encode("utf-8"))
     # A page is for sharing: the usual permissions for a new file, not a temp file's private ones.
     mask = os.umask(0)

@@ -89,6 +89,10 @@ def eval_command(
 
     from instacap import evaluation, render, runtime
 
+    if html_out is not None:
+        from instacap.report import check_target
+
+        check_target(html_out)  # before minutes of work, not after
     runtime.tune_allocator()
     where = str(runtime.pick_device(device))
     # The page shows more photos than the terminal's --samples; the terminal keeps its own count.

@@ -258,6 +258,10 @@ def caption(
     config = sample_config(
         n=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, max_len=max_len
     )
+    if html_out is not None:
+        from instacap.report import check_target
+
+        check_target(html_out)
     runtime.tune_allocator()  # helps the CNN encoders; costs nothing
     captioner = Captioner.load(run)
     if captioner.backend == "torch":  # a run from before model.npz
