@@ -86,7 +86,7 @@ def train(
 ) -> None:
     """Train a caption model on a prepared data set; the best epoch is kept as the run's model.
 
-    Each epoch shows loss, bits per character (bpc, lower is better) and captions/s, then one coloured sample caption for a fixed validation photo. Ctrl-C saves where it stopped: `instacap train --resume` continues exactly.
+    Each epoch shows loss, bits per character (bpc, lower is better) and captions/s, then one coloured sample caption for a fixed validation photo. Ctrl-C saves where it stopped: `instacap train --resume` continues exactly. At the end, runs/<name>/report.html shows the curves and captioned validation photos in a browser.
 
     Examples: instacap train --epochs 30 · instacap train --data demo --name mine · instacap train --resume
     """
@@ -316,7 +316,7 @@ def demo(
 ) -> None:
     """Try everything offline in under a minute: synthetic posts → prep → train → caption.
 
-    The demo posts (drawn photos, made-up captions from fictional accounts) live in their own store and never touch your own posts. The model is saved as the run `demo`.
+    The demo posts (drawn photos, made-up captions from fictional accounts) live in their own store and never touch your own posts. The model is saved as the run `demo`; its report.html shows the curves and captioned held-out photos in a browser.
     """
     from rich.text import Text
 
