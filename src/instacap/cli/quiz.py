@@ -210,4 +210,5 @@ def _report(
             con.print(Text("  real:      ").append_text(render.caption_text(r.real)))
     if pooled is not None and pooled.rate is not None and pooled.rounds > summary.rounds:
         con.print(f"\nAll quizzes on run {dealt.run!r} so far: {_rate(pooled)}.")
-    con.print(f"[dim]Recorded in {dealt.path / 'quiz.jsonl'}[/]")
+    if results:
+        con.print(Text(f"Recorded in {dealt.path / 'quiz.jsonl'}", style="dim"))
