@@ -15,6 +15,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import regex
 
@@ -90,11 +91,11 @@ class Vocab:
         """The token string of each id (specials as `<bos>` etc.), for display."""
         return [self.tokens[i] if 0 <= i < len(self.tokens) else SPECIALS[UNK] for i in ids]
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"format": "instacap-vocab/1", "tokens": list(self.tokens)}
 
     @classmethod
-    def from_json(cls, d: dict) -> Vocab:
+    def from_json(cls, d: dict[str, Any]) -> Vocab:
         tokens = d.get("tokens") if isinstance(d, dict) else None
         if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
             raise ValueError("not an instacap vocabulary (no list of tokens)")
