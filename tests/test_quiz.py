@@ -224,7 +224,7 @@ def test_play_records_each_round_and_eval_pools_them(home):
     assert data["interval_95"] == pytest.approx(list(quiz.wilson(1, 3)))
 
 
-def test_eval_without_a_quiz_says_nothing_about_one(home):
+def test_eval_shows_the_pooled_rate_only_once_there_is_one(home):
     from typer.testing import CliRunner
 
     from instacap.cli import app
@@ -232,16 +232,12 @@ def test_eval_without_a_quiz_says_nothing_about_one(home):
     result = CliRunner().invoke(app, ["eval", "--run", "q", "--n", "1", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["quiz"] is None
-    table = CliRunner().invoke(app, ["eval", "--run", "q", "--n", "1"])
-    assert "fooling rate" not in table.stdout
     quiz.record(home / "runs" / "q", _result(2))
-    table = CliRunner().invoke(app, ["eval", "--run", "q", "--n", "1"])
+    args = ["eval", "--run", "q", "--n", "1", "--html", str(home / "e.html")]
+    table = CliRunner().invoke(app, args)
     row = next(line for line in table.stdout.splitlines() if "fooling rate" in line)
     assert "100.0%" in row  # one answered round, and it fooled the player
-    page = CliRunner().invoke(
-        app, ["eval", "--run", "q", "--n", "1", "--html", str(home / "e.html")]
-    )
-    assert page.exit_code == 0 and "fooling rate" in (home / "e.html").read_text()
+    assert "fooling rate" in (home / "e.html").read_text()
 
 
 def test_html_page_hides_the_answers_until_the_quiz_is_over(home, tmp_path):
@@ -306,8 +302,10 @@ def _screen(child) -> str:
 
 
 def test_quiz_in_a_terminal_records_answers_and_shows_the_fooling_rate(home, pexpect):
-    child = _spawn(pexpect, home, "--rounds", "3", "--seed", "1")
+    page = home / "quiz.html"
+    child = _spawn(pexpect, home, "--rounds", "3", "--seed", "1", "--html", str(page))
     child.expect("Round 1 of 3")
+    assert page.read_text().count('<figure class="card">') == 3  # there while the quiz runs
     child.expect(r"\[1/2, s skip, q stop\]")
     child.send("x")  # not an answer: ignored
     child.send("2")
@@ -326,6 +324,15 @@ def test_quiz_in_a_terminal_records_answers_and_shows_the_fooling_rate(home, pex
     assert [r.shortcode for r in results] == [r.shortcode for r in dealt.rounds]
     fooled = sum(r.fooled for r in results)
     assert f"Fooling rate: {100 * fooled / 2:.0f}% of 2 answered rounds" in _screen(child)
+    assert "Fooling rate" in page.read_text()  # rewritten with the answers at the end
+
+
+def test_a_bad_html_path_is_said_before_the_quiz(home, pexpect):
+    child = _spawn(pexpect, home, "--html", str(home / "no-such-folder" / "q.html"))
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 1 and "does not exist" in _screen(child)
+    assert "Round 1" not in _screen(child)
 
 
 def test_q_stops_and_ctrl_c_keeps_the_finished_rounds(home, pexpect):

@@ -69,6 +69,10 @@ def quiz_command(
             "instacap quiz reads your answers as key presses and needs an interactive terminal; "
             "run it in one (scripts can read the pooled fooling rate with `instacap eval --json`)."
         )
+    if html is not None:
+        from instacap.report import check_target
+
+        check_target(html)  # a bad path is said before the quiz, not after it
     with render.reporting(transient=True) as reporter:
         dealt = quiz.prepare(run, rounds=rounds, seed=seed, reporter=reporter)
     con = render.err if json_out else render.out
