@@ -146,6 +146,11 @@ def test_same_command_continues_an_unfinished_run(tiny):
     assert "continuing it from there" in _said(again)
     lines = (runs.run_dir("u") / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(x)["epoch"] for x in lines] == [1, 2, 3]
+    # Once more: it has finished, so nothing is trained and nothing changes.
+    before = (runs.run_dir("u") / "model.npz").read_bytes()
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0 and "already finished its 3 epochs" in _said(done)
+    assert (runs.run_dir("u") / "model.npz").read_bytes() == before
     # Other settings than the run's own: refused, with both ways forward.
     other = runner.invoke(app, [*args[:-1], "8"])
     assert other.exit_code == 1 and "--resume" in _said(other) and "--overwrite" in _said(other)

@@ -30,7 +30,7 @@ import numpy as np
 from instacap import encoders, paths
 from instacap.config import PrepConfig
 from instacap.errors import CacheError, InputError, NotReady
-from instacap.files import file_lock, write_atomic
+from instacap.files import file_lock, remove_temp_files, write_atomic
 from instacap.posts import Post, PostStore
 from instacap.progress import SILENT, Reporter
 from instacap.tokenizer import EOS, PAD, UNK, Vocab, build_vocab
@@ -191,6 +191,7 @@ def _publish(folder: Path, files: dict[str, bytes]) -> None:
     staged: list[Path] = []
     try:
         with file_lock(folder / ".lock"):
+            remove_temp_files(folder)  # of a prep killed while writing here
             for name, data in files.items():
                 staged.append(folder / f".{name}.new")
                 write_atomic(staged[-1], data)

@@ -34,6 +34,7 @@ from instacap import images, paths, runtime
 from instacap.encoders import Encoder, fit
 from instacap.errors import BadImage, CacheError
 from instacap.files import (
+    crash_point,
     disk_full,
     file_lock,
     is_disk_full,
@@ -192,7 +193,11 @@ class FeatureStore:
         with open(self.matrix_path, "ab") as fh:
             if fh.tell() != start * row_bytes:
                 fh.truncate(start * row_bytes)  # bytes of a batch a crash kept from recording
-            fh.write(data.tobytes())
+            half = len(data) // 2
+            fh.write(data[:half].tobytes())
+            fh.flush()
+            crash_point("features")  # half the block is on disk, none of it recorded
+            fh.write(data[half:].tobytes())
             fh.flush()
             os.fsync(fh.fileno())
 

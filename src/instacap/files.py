@@ -7,6 +7,7 @@ import errno
 import hashlib
 import os
 import shutil
+import signal
 import sqlite3
 import sys
 import tempfile
@@ -20,6 +21,8 @@ from instacap.errors import DiskFull
 
 # Out of space, or out of the user's quota: to the user both mean "free some space".
 _FULL = (errno.ENOSPC, errno.EDQUOT)
+CRASH_ENV = "INSTACAP_CRASH_AT"  # see crash_point
+_crash_counts: dict[str, int] = {}
 _SQLITE_FULL = 13  # sqlite3.SQLITE_FULL, named in the module from Python 3.11 on
 
 
@@ -32,13 +35,40 @@ def write_atomic(dest: Path, data: bytes) -> None:
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
+                fh.write(data[: len(data) // 2])
+                fh.flush()
+                crash_point(f"write:{dest.name}")  # half the file is on disk
+                fh.write(data[len(data) // 2 :])
                 fh.flush()
                 os.fsync(fh.fileno())
             os.replace(tmp, dest)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def crash_point(tag: str) -> None:
+    """A kill switch for the crash tests: with `INSTACAP_CRASH_AT=<tag>` (or `<tag>@<n>`) in the
+    environment, the process SIGKILLs itself the first (n-th) time it passes `tag`, so a test can
+    kill it in the middle of writing a checkpoint or a block of features. Tags: `write:<file
+    name>` (half of an atomic write done) and `features` (half of a feature block appended)."""
+    want = os.environ.get(CRASH_ENV)
+    if not want:
+        return
+    name, _, nth = want.partition("@")
+    if name != tag:
+        return
+    _crash_counts[tag] = _crash_counts.get(tag, 0) + 1
+    if _crash_counts[tag] >= int(nth or 1):
+        os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))  # no SIGKILL on Windows
+
+
+def remove_temp_files(folder: Path) -> None:
+    """Delete the temporary files a killed `write_atomic` left in `folder` (`.NAME.XXXX.part`).
+    Only for folders one process writes at a time (a run's, a data set's under its lock)."""
+    if folder.is_dir():
+        for tmp in folder.glob(".*.part"):
+            tmp.unlink(missing_ok=True)
 
 
 def is_disk_full(exc: BaseException) -> bool:

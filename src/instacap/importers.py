@@ -17,6 +17,7 @@ media is a video is skipped, as is a post without a caption.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import hashlib
 import io
@@ -24,6 +25,7 @@ import json
 import lzma
 import os
 import re
+import sqlite3
 import unicodedata
 from collections import Counter
 from collections.abc import Iterable
@@ -33,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from instacap import images, paths
-from instacap.errors import InputError
+from instacap.errors import DiskFull, InputError
 from instacap.posts import NewPost, PostStore
 from instacap.progress import SILENT, Reporter
 
@@ -447,38 +449,58 @@ def run(
     counted, not written again; one whose caption or account changed is updated."""
     result = Result()
     seen: dict[str, tuple[str, str, str]] = {}  # shortcode -> caption, account, label: this run
+    added: list[str] = []  # posts this import stored: taken back if the disk fills up
     reporter.start("importing", total=len(candidates))
-    for cand in candidates:
-        try:
-            post, image = resolve(cand, account)
-            first = seen.get(post.shortcode)
-            if first is not None and first[:2] != (post.caption, post.account):
-                # The same post twice in one import: the first one wins, so rerunning the
-                # import gives the same store instead of flipping between the two captions.
-                raise _Skip(
-                    "duplicate",
-                    f"same shortcode {post.shortcode} as {first[2]} but another caption or "
-                    "account; the first is kept",
-                )
-            _store(store, post, image, result)
-            seen.setdefault(post.shortcode, (post.caption, post.account, cand.label))
-        except _Skip as skip:
-            result.skipped[skip.reason] += 1
-            if skip.detail and len(result.problems) < MAX_PROBLEMS:
-                result.problems.append(f"{cand.label}: {skip.detail}")
-        reporter.advance(
-            "importing", imported=result.imported, skipped=sum(result.skipped.values())
-        )
+    try:
+        for cand in candidates:
+            _import_one(store, cand, account, seen, added, result)
+            reporter.advance(
+                "importing", imported=result.imported, skipped=sum(result.skipped.values())
+            )
+    except DiskFull:
+        # Leave the store as it was before this import rather than part of it; a rerun after
+        # freeing space imports everything. If even that fails, every stored post is complete.
+        with contextlib.suppress(DiskFull, OSError, sqlite3.Error):
+            store.remove(added)
+        raise
     return result
 
 
-def _store(store: PostStore, post: NewPost, image: Path, result: Result) -> None:
-    """Add, update or leave one resolved post, counting which."""
+def _import_one(
+    store: PostStore,
+    cand: Candidate,
+    account: str | None,
+    seen: dict[str, tuple[str, str, str]],
+    added: list[str],
+    result: Result,
+) -> None:
+    try:
+        post, image = resolve(cand, account)
+        first = seen.get(post.shortcode)
+        if first is not None and first[:2] != (post.caption, post.account):
+            # The same post twice in one import: the first one wins, so rerunning the
+            # import gives the same store instead of flipping between the two captions.
+            raise _Skip(
+                "duplicate",
+                f"same shortcode {post.shortcode} as {first[2]} but another caption or "
+                "account; the first is kept",
+            )
+        if _store(store, post, image, result):
+            added.append(post.shortcode)
+        seen.setdefault(post.shortcode, (post.caption, post.account, cand.label))
+    except _Skip as skip:
+        result.skipped[skip.reason] += 1
+        if skip.detail and len(result.problems) < MAX_PROBLEMS:
+            result.problems.append(f"{cand.label}: {skip.detail}")
+
+
+def _store(store: PostStore, post: NewPost, image: Path, result: Result) -> bool:
+    """Add, update or leave one resolved post, counting which; True when it was added."""
     stored = store.get(post.shortcode)
     if stored is not None:
         if (stored.caption, stored.account) == (post.caption, post.account):
             result.already += 1
-            return
+            return False
         # Earlier versions could store a mangled caption; importing again repairs it. The
         # photo is only needed if the stored file has gone missing.
         spare = image if not stored.image.is_file() and images.check(image) is None else None
@@ -486,15 +508,16 @@ def _store(store: PostStore, post: NewPost, image: Path, result: Result) -> None
             result.updated += 1
         else:
             result.already += 1  # another import changed it meanwhile
-        return
+        return False
     reason = images.check(image)
     if reason is not None:
         raise _Skip(reason, f"{image} is not a usable photo ({reason})")
     if store.add(post, image):
         result.imported += 1
         result.accounts[post.account] += 1
-    else:
-        result.already += 1
+        return True
+    result.already += 1
+    return False
 
 
 def resolve(cand: Candidate, account: str | None = None) -> tuple[NewPost, Path]:

@@ -170,6 +170,26 @@ class PostStore:
             self._remove_unused(old_rel if done else rel)
         return done
 
+    def remove(self, shortcodes: Iterable[str]) -> None:
+        """Delete these posts and then their photos (the rows go first, in one transaction, so no
+        row ever points to a missing photo). Takes back an import the disk could not hold."""
+        wanted = list(shortcodes)
+        rels: list[str] = []
+        with self._db:  # commits, or rolls back on an error
+            self._db.execute("BEGIN IMMEDIATE")
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rels += [
+                    r[0]
+                    for r in self._db.execute(
+                        f"SELECT image FROM posts WHERE shortcode IN ({marks})", chunk
+                    )
+                ]
+                self._db.execute(f"DELETE FROM posts WHERE shortcode IN ({marks})", chunk)
+        for rel in rels:
+            self._remove_unused(rel)
+
     def _remove_unused(self, rel: str) -> None:
         """Delete an image file that no row points to (a moved or abandoned copy)."""
         used = self._db.execute("SELECT 1 FROM posts WHERE image=?", (rel,)).fetchone()

@@ -11,6 +11,7 @@ only the mask would throw away. The original recipe (`--preset original`) pads e
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import signal
@@ -28,7 +29,7 @@ import torch
 from instacap import __version__, checkpoint, runs, runtime
 from instacap.config import ModelConfig, SampleConfig, TrainConfig
 from instacap.errors import CheckpointError, DiskFull, InputError, NotReady
-from instacap.files import on_full_disk
+from instacap.files import on_full_disk, remove_temp_files
 from instacap.model import CaptionModel, token_nll
 from instacap.progress import SILENT, Reporter
 from instacap.runs import ARRAYS_FILE, LAST_FILE, META_FILE, METRICS_FILE, MODEL_FILE
@@ -132,10 +133,14 @@ def fit(
         name = (runs.latest_started() if resume else None) or _default_name(dataset.name)
     path = runs.run_dir(name)
     device = runtime.pick_device(train_config.device)
-    resume, model_config, train_config, preset = _plan(
+    mode, model_config, train_config, preset = _plan(
         path, name, dataset, model_config, train_config, preset, resume, overwrite, reporter
     )
+    if mode == "done":
+        return _finished(name, path)
+    resume = mode == "resume"
     created = not (path / META_FILE).exists()
+    remove_temp_files(path)  # of a kill while a file of this run was being written
     try:
         with on_full_disk(path):
             return _fit(dataset, model_config, train_config, name, path, device, resume, preset,
@@ -207,8 +212,8 @@ def _plan(
     resume: bool,
     overwrite: bool,
     reporter: Reporter,
-) -> tuple[bool, ModelConfig, TrainConfig, str]:
-    """Whether to continue from last.pt, and the settings to train with.
+) -> tuple[str, ModelConfig, TrainConfig, str]:
+    """Whether to start, continue from last.pt or do nothing, and the settings to train with.
 
     No combination of `train` and `train --resume` may send the user in a circle, so:
     - a new name starts a run (`--resume` on it is refused: it would train something unasked);
@@ -216,7 +221,10 @@ def _plan(
       over, so it starts again from epoch 1; under `--resume` with the run's saved settings;
     - a run with last.pt continues under `--resume`; without it, when it is unfinished and the
       settings are the ones it was started with (the same command run again), it continues too;
-      otherwise it is refused (`--overwrite` starts it over).
+      otherwise it is refused (`--overwrite` starts it over). The same command for a run that
+      has finished does nothing ("done"), like prep when nothing changed.
+
+    Returns the mode ("fresh", "resume" or "done") and the settings to train with.
     """
     if not (path / META_FILE).is_file():
         if resume:
@@ -226,7 +234,7 @@ def _plan(
                 "train it without --resume first."
             )
         _clear(path)  # leftovers of a run whose meta.json is gone cannot be continued
-        return False, model_config, train_config, preset
+        return "fresh", model_config, train_config, preset
     if not runs.has_checkpoint(path):
         saved = _saved_meta(path)
         if resume and saved is not None:
@@ -237,12 +245,19 @@ def _plan(
             f"training it again {how}."
         )
         _clear(path)
-        return False, model_config, train_config, preset
+        return "fresh", model_config, train_config, preset
     if overwrite and not resume:
         _clear(path)
-        return False, model_config, train_config, preset
+        return "fresh", model_config, train_config, preset
     meta = runs.read_meta(path)
-    if not resume and not _same_settings(meta, dataset, model_config, train_config, preset):
+    same = _same_settings(meta, dataset, model_config, train_config, preset)
+    if not resume and same and _is_finished(meta, train_config):
+        reporter.note(
+            f"Run {name!r} has already finished its {train_config.epochs} epochs; nothing to do "
+            "(--overwrite trains it again, --resume --epochs N trains it further)."
+        )
+        return "done", model_config, train_config, preset
+    if not resume and not same:
         raise InputError(
             f"Run {name!r} already exists; continue it with --resume, start it over with "
             "--overwrite, or choose another --name."
@@ -260,7 +275,37 @@ def _plan(
             f"Run {name!r} was interrupted after epoch {done}; continuing it from there "
             "(--overwrite starts it over)."
         )
-    return True, model_config, train_config, preset
+    return "resume", model_config, train_config, preset
+
+
+def _is_finished(meta: dict[str, Any], train_config: TrainConfig) -> bool:
+    """All epochs done, or stopped early: `fit` records `stopped_early` once it ends."""
+    metrics = _dict(meta.get("metrics"))
+    done = metrics.get("epochs_done", 0)
+    return metrics.get("stopped_early") is not None or (
+        isinstance(done, int) and done >= train_config.epochs
+    )
+
+
+def _finished(name: str, path: Path) -> FitResult:
+    """The result of a run that has already finished, read back from its files."""
+    meta = runs.read_meta(path)
+    metrics = _dict(meta.get("metrics"))
+    try:
+        lines = (path / METRICS_FILE).read_text(encoding="utf-8").splitlines()
+        history = [json.loads(line) for line in lines if line.strip()]
+    except (OSError, ValueError):
+        history = []
+    best_loss = float(metrics.get("best_val_loss", math.nan))
+    return FitResult(
+        name=name,
+        path=path,
+        history=history,
+        best_epoch=int(metrics.get("best_epoch", 0)),
+        best_val_loss=best_loss,
+        best_val_bpc=best_loss / math.log(2),
+        stopped_early=bool(metrics.get("stopped_early")),
+    )
 
 
 def _saved_meta(path: Path) -> dict[str, Any] | None:
@@ -299,14 +344,8 @@ def _same_settings(
     train_config: TrainConfig,
     preset: str,
 ) -> bool:
-    """Whether an existing unfinished run was started with these settings on this data set:
-    then asking for it again means continuing it."""
-    metrics = _dict(meta.get("metrics"))
-    if metrics.get("stopped_early") is not None:
-        return False  # it ended (all epochs, or early stopping): nothing to continue
-    done = metrics.get("epochs_done", 0)
-    if not isinstance(done, int) or done >= train_config.epochs:
-        return False
+    """Whether an existing run was started with these settings on this data set: then asking
+    for it again means continuing it (or nothing, when it has finished)."""
 
     def loose(config: dict[str, Any]) -> dict[str, Any]:
         # Where and how fast it runs changes no result worth refusing over.
