@@ -89,7 +89,7 @@ class FeatureStore:
         try:
             self._db = open_wal(self.root / "index.db", SCHEMA, timeout=60)
         except sqlite3.DatabaseError as exc:
-            if is_disk_full(exc):
+            if is_disk_full(exc, self.root):
                 raise disk_full(self.root) from exc
             raise CacheError(
                 f"The feature index {self.root / 'index.db'} is damaged ({exc}); "

@@ -11,7 +11,7 @@ import signal
 import sqlite3
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
@@ -24,6 +24,7 @@ _FULL = (errno.ENOSPC, errno.EDQUOT)
 CRASH_ENV = "INSTACAP_CRASH_AT"  # see crash_point
 _crash_counts: dict[str, int] = {}
 _SQLITE_FULL = 13  # sqlite3.SQLITE_FULL, named in the module from Python 3.11 on
+_SQLITE_IOERR = 10  # sqlite3.SQLITE_IOERR: extended codes keep it in their low byte
 
 
 def write_atomic(dest: Path, data: bytes) -> None:
@@ -63,6 +64,40 @@ def crash_point(tag: str) -> None:
         os.kill(os.getpid(), getattr(signal, "SIGKILL", signal.SIGTERM))  # no SIGKILL on Windows
 
 
+@contextmanager
+def reserved_space(folder: Path, size: int) -> Iterator[Callable[[], None]]:
+    """Hold `size` bytes of the disk in a hidden file in `folder` for the `with` block; yields a
+    function that gives them back early. So that work done before the disk filled up can still be
+    undone (a SQLite delete needs space too). No room for the reserve: DiskFull at once.
+    A reserve a killed process left is removed by the next one."""
+    for old in folder.glob(".reserve.*"):
+        pid = old.name.rpartition(".")[2]
+        if pid.isdigit() and not _alive(int(pid)):
+            old.unlink(missing_ok=True)
+    path = folder / f".reserve.{os.getpid()}"
+    try:
+        with on_full_disk(folder), open(path, "wb") as fh:
+            if hasattr(os, "posix_fallocate"):
+                os.posix_fallocate(fh.fileno(), 0, size)
+            else:  # pragma: no cover - macOS, Windows: zeros take real blocks too
+                fh.write(bytes(size))
+            fh.flush()
+            os.fsync(fh.fileno())
+        yield lambda: path.unlink(missing_ok=True)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # someone else's process: alive
+    return True
+
+
 def remove_temp_files(folder: Path) -> None:
     """Delete the temporary files a killed `write_atomic` left in `folder` (`.NAME.XXXX.part`).
     Only for folders one process writes at a time (a run's, a data set's under its lock)."""
@@ -71,16 +106,30 @@ def remove_temp_files(folder: Path) -> None:
             tmp.unlink(missing_ok=True)
 
 
-def is_disk_full(exc: BaseException) -> bool:
+def is_disk_full(exc: BaseException, where: Path | None = None) -> bool:
     """Whether `exc` says the disk (or the user's quota) is full: an OSError with ENOSPC or
-    EDQUOT, or SQLite's "database or disk is full"."""
+    EDQUOT, or SQLite's "database or disk is full". SQLite reports a full disk met while sizing
+    its shared-memory file as a plain "disk I/O error"; that one counts when the disk holding
+    `where` has less than 1 MiB free."""
     if isinstance(exc, OSError):
         return exc.errno in _FULL
-    if isinstance(exc, sqlite3.Error):
-        return getattr(exc, "sqlite_errorcode", None) == _SQLITE_FULL or (
-            "disk is full" in str(exc)
-        )
-    return False
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code == _SQLITE_FULL or "disk is full" in str(exc):
+        return True
+    is_io = (code & 0xFF) == _SQLITE_IOERR if isinstance(code, int) else "I/O error" in str(exc)
+    return is_io and where is not None and _free_bytes(where) < 1 << 20
+
+
+def _free_bytes(where: Path) -> int:
+    path = Path(where)
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    try:
+        return shutil.disk_usage(path).free
+    except OSError:
+        return 1 << 62  # unknown: do not guess "full"
 
 
 def disk_full(where: Path) -> DiskFull:
@@ -111,7 +160,7 @@ def on_full_disk(where: Path) -> Iterator[None]:
     except DiskFull:
         raise
     except (OSError, sqlite3.Error) as exc:
-        if is_disk_full(exc):
+        if is_disk_full(exc, where):
             raise disk_full(where) from exc
         raise
 

@@ -36,6 +36,7 @@ from typing import Any
 
 from instacap import images, paths
 from instacap.errors import DiskFull, InputError
+from instacap.files import reserved_space
 from instacap.posts import NewPost, PostStore
 from instacap.progress import SILENT, Reporter
 
@@ -121,6 +122,9 @@ class _Skip(Exception):
 
 
 MAX_PROBLEMS = 20
+# Disk space held while importing, so that the posts of an import the disk cannot hold can be
+# deleted again: the delete writes a few pages per hundred posts to SQLite's log.
+UNDO_RESERVE = 2 << 20
 
 
 # -- step 1: finding the posts ----------------------------------------------------------------
@@ -451,18 +455,21 @@ def run(
     seen: dict[str, tuple[str, str, str]] = {}  # shortcode -> caption, account, label: this run
     added: list[str] = []  # posts this import stored: taken back if the disk fills up
     reporter.start("importing", total=len(candidates))
-    try:
-        for cand in candidates:
-            _import_one(store, cand, account, seen, added, result)
-            reporter.advance(
-                "importing", imported=result.imported, skipped=sum(result.skipped.values())
-            )
-    except DiskFull:
-        # Leave the store as it was before this import rather than part of it; a rerun after
-        # freeing space imports everything. If even that fails, every stored post is complete.
-        with contextlib.suppress(DiskFull, OSError, sqlite3.Error):
-            store.remove(added)
-        raise
+    with reserved_space(store.root, UNDO_RESERVE) as release:
+        try:
+            for cand in candidates:
+                _import_one(store, cand, account, seen, added, result)
+                reporter.advance(
+                    "importing", imported=result.imported, skipped=sum(result.skipped.values())
+                )
+        except DiskFull:
+            # Leave the store as it was before this import rather than part of it (a rerun
+            # after freeing space imports everything); the reserve pays for the delete. If even
+            # that fails, every stored post is still complete.
+            release()
+            with contextlib.suppress(DiskFull, OSError, sqlite3.Error):
+                store.remove(added)
+            raise
     return result
 
 

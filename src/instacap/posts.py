@@ -78,7 +78,7 @@ class PostStore:
             with file_lock(self.root / ".posts.lock"):
                 self._db = open_wal(self.db_path, SCHEMA, timeout=30)
         except sqlite3.DatabaseError as exc:
-            if is_disk_full(exc):
+            if is_disk_full(exc, self.root):
                 raise disk_full(self.root) from exc
             raise CacheError(
                 f"The posts database {self.db_path} cannot be opened ({exc}); "

@@ -46,8 +46,9 @@ class _Group(TyperGroup):
                 raise
             from instacap import files, paths
 
-            if files.is_disk_full(exc):  # one the library did not name: the cache's disk
-                render.error(str(files.disk_full(getattr(exc, "filename", None) or paths.home())))
+            where = getattr(exc, "filename", None) or paths.home()
+            if files.is_disk_full(exc, where):  # one the library did not name
+                render.error(str(files.disk_full(where)))
                 raise typer.Exit(EXIT_ERROR) from None
             # OSError's own text repeats errno; its strerror plus the file name reads better.
             what = getattr(exc, "strerror", None) or str(exc)
