@@ -40,7 +40,6 @@ KNOWN = {
     "report.py",
     "report.py:curves_svg",
     "training.py",
-    "training.py:_plan",
 }
 
 

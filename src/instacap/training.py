@@ -236,19 +236,35 @@ def _plan(
         _clear(path)  # leftovers of a run whose meta.json is gone cannot be continued
         return "fresh", model_config, train_config, preset
     if not runs.has_checkpoint(path):
-        saved = _saved_meta(path)
-        if resume and saved is not None:
-            model_config, train_config, preset = _saved_settings(saved, train_config, preset)
-        how = "with its saved settings" if resume and saved is not None else "from the start"
-        reporter.note(
-            f"Run {name!r} stopped before its first epoch ended, so there is nothing to continue; "
-            f"training it again {how}."
-        )
-        _clear(path)
-        return "fresh", model_config, train_config, preset
+        return _plan_restart(path, name, model_config, train_config, preset, resume, reporter)
     if overwrite and not resume:
         _clear(path)
         return "fresh", model_config, train_config, preset
+    return _plan_existing(path, name, dataset, model_config, train_config, preset, resume,
+                          reporter)  # fmt: skip
+
+
+def _plan_restart(path: Path, name: str, model_config: ModelConfig, train_config: TrainConfig,
+                  preset: str, resume: bool, reporter: Reporter,
+                  ) -> tuple[str, ModelConfig, TrainConfig, str]:  # fmt: skip
+    """A run killed before its first checkpoint: start it again, with its saved settings under
+    `resume`."""
+    saved = _saved_meta(path)
+    if resume and saved is not None:
+        model_config, train_config, preset = _saved_settings(saved, train_config, preset)
+    how = "with its saved settings" if resume and saved is not None else "from the start"
+    reporter.note(
+        f"Run {name!r} stopped before its first epoch ended, so there is nothing to continue; "
+        f"training it again {how}."
+    )
+    _clear(path)
+    return "fresh", model_config, train_config, preset
+
+
+def _plan_existing(path: Path, name: str, dataset: Any, model_config: ModelConfig,
+                   train_config: TrainConfig, preset: str, resume: bool, reporter: Reporter,
+                   ) -> tuple[str, ModelConfig, TrainConfig, str]:  # fmt: skip
+    """A run with last.pt: continue it, do nothing (finished, same command), or refuse."""
     meta = runs.read_meta(path)
     same = _same_settings(meta, dataset, model_config, train_config, preset)
     if not resume and same and _is_finished(meta, train_config):
