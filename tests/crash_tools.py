@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import random
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -58,10 +59,10 @@ def write_table(folder: Path, n: int) -> Path:
 
 
 def scratch_root() -> Path:
-    """Somewhere fast for the caches: RAM (/dev/shm) when there is one. What is tested is what a
-    kill leaves, not how fast the disk syncs."""
+    """Somewhere fast for the caches: RAM (/dev/shm) when it has room to spare (a container's is
+    often 64 MB). What is tested is what a kill leaves, not how fast the disk syncs."""
     shm = Path("/dev/shm")
-    if shm.is_dir() and os.access(shm, os.W_OK):
+    if shm.is_dir() and os.access(shm, os.W_OK) and shutil.disk_usage(shm).free > 1 << 30:
         return Path(tempfile.mkdtemp(prefix="instacap-crash-", dir=shm))
     return Path(tempfile.mkdtemp(prefix="instacap-crash-"))
 
