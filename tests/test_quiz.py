@@ -213,7 +213,7 @@ def test_play_records_each_round_and_eval_pools_them(home):
     results = quiz.play(q, lambda rnd: next(answers), clock=lambda: float(next(ticks)))
     assert [r.fooled for r in results] == [True, False, False]
     assert [r.seconds for r in results] == [1.0, 1.0, 1.0]
-    assert quiz.read(q.path) == results
+    assert quiz.read(q.path) == results and {r.model for r in results} == {q.model}
     # A second player adds to the same file; eval reports the pool.
     quiz.play(quiz.prepare("q", rounds=1, seed=9), lambda rnd: rnd.real_position)
     report = evaluation.evaluate("q", n=1, max_photos=8, retrieval_photos=8)
@@ -224,20 +224,29 @@ def test_play_records_each_round_and_eval_pools_them(home):
     assert data["interval_95"] == pytest.approx(list(quiz.wilson(1, 3)))
 
 
-def test_eval_shows_the_pooled_rate_only_once_there_is_one(home):
+def test_eval_shows_the_pooled_rate_of_this_model_once_there_is_one(home):
     from typer.testing import CliRunner
 
+    from instacap import runs
     from instacap.cli import app
 
     result = CliRunner().invoke(app, ["eval", "--run", "q", "--n", "1", "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["quiz"] is None
-    quiz.record(home / "runs" / "q", _result(2))
+    run_path = home / "runs" / "q"
+    model = quiz.model_id(runs.read_meta(run_path))
+    assert len(model) == 16
+    # One fooled round on these weights, and three spotted ones played on an earlier model of the
+    # same run name (trained again with --overwrite): those say nothing about this one.
+    quiz.record(run_path, quiz.answer("q", 1, _round(real_position=1), 2, 1.0, model=model))
+    for _ in range(3):
+        quiz.record(run_path, quiz.answer("q", 1, _round(real_position=1), 1, 1.0, model="older"))
     args = ["eval", "--run", "q", "--n", "1", "--html", str(home / "e.html")]
     table = CliRunner().invoke(app, args)
     row = next(line for line in table.stdout.splitlines() if "fooling rate" in line)
-    assert "100.0%" in row  # one answered round, and it fooled the player
+    assert "100.0%" in row  # one answered round on this model, and it fooled the player
     assert "fooling rate" in (home / "e.html").read_text()
+    assert quiz.pooled(run_path).answered == 4 and quiz.pooled(run_path, model).answered == 1
 
 
 def test_html_page_hides_the_answers_until_the_quiz_is_over(home, tmp_path):

@@ -564,7 +564,7 @@ def evaluate(
     if getattr(run, "path", None) is not None:
         from instacap import quiz
 
-        report = replace(report, quiz=quiz.pooled(run.path))
+        report = replace(report, quiz=quiz.pooled(run.path, quiz.model_id(run.meta)))
     return report
 
 

@@ -71,6 +71,7 @@ class Result:
     choice: int | None  # the caption picked as the person's (1 or 2); None = skipped
     seconds: float  # from showing the captions to the key press
     at: str  # ISO 8601, UTC
+    model: str = ""  # model_id of the weights that wrote `generated` (see `model_id`)
 
     @property
     def answered(self) -> bool:
@@ -93,8 +94,20 @@ class Result:
         return result
 
 
+def model_id(meta: dict[str, Any]) -> str:
+    """Which weights a run holds (the start of model.pt's SHA-256 in meta.json): a run trained
+    again under the same name, or resumed, is another model, whose quiz rounds pool apart."""
+    return str(meta.get("model_sha256") or "")[:16]
+
+
 def answer(
-    run: str, seed: int, rnd: Round, choice: int | None, seconds: float, at: datetime | None = None
+    run: str,
+    seed: int,
+    rnd: Round,
+    choice: int | None,
+    seconds: float,
+    at: datetime | None = None,
+    model: str = "",
 ) -> Result:
     """The Result of `rnd` when the player picked caption `choice` (1, 2, or None to skip)."""
     if choice not in (None, 1, 2):
@@ -112,6 +125,7 @@ def answer(
         choice=choice,
         seconds=round(float(seconds), 2),
         at=when.isoformat(timespec="seconds"),
+        model=model,
     )
 
 
@@ -210,9 +224,10 @@ def read(run_path: Path) -> list[Result]:
     return out
 
 
-def pooled(run_path: Path) -> Summary | None:
-    """The fooling rate of every quiz recorded for the run, or None when nobody played yet."""
-    results = read(run_path)
+def pooled(run_path: Path, model: str | None = None) -> Summary | None:
+    """The fooling rate of every quiz recorded for the run, or None when nobody played yet.
+    With `model` (a `model_id`), only the rounds whose captions those weights wrote."""
+    results = [r for r in read(run_path) if model is None or r.model == model]
     return summarize(results) if results else None
 
 
@@ -260,6 +275,7 @@ class Quiz:
 
     run: str
     path: Path  # the run's folder, where quiz.jsonl lives
+    model: str  # model_id of the run's weights
     seed: int
     rounds: tuple[Round, ...]
     candidates: int  # validation photos the rounds could come from
@@ -340,7 +356,15 @@ def prepare(
         )
         for k, (photo, text) in enumerate(chosen)
     )
-    return Quiz(loaded.name, Path(loaded.path), seed, dealt, len(candidates), left_out)
+    return Quiz(
+        loaded.name,
+        Path(loaded.path),
+        model_id(loaded.meta),
+        seed,
+        dealt,
+        len(candidates),
+        left_out,
+    )
 
 
 def play(
@@ -363,7 +387,7 @@ def play(
             if choice == "stop":
                 break
             raise InputError(f"A quiz answer is 1, 2, None or 'stop' (got {choice!r}).")
-        result = answer(quiz.run, quiz.seed, rnd, choice, clock() - start)
+        result = answer(quiz.run, quiz.seed, rnd, choice, clock() - start, model=quiz.model)
         record(quiz.path, result)
         results.append(result)
     return results

@@ -90,7 +90,7 @@ def quiz_command(
     )
     results = quiz.play(dealt, lambda rnd: _ask(con, dealt, rnd))
     summary = quiz.summarize(results)
-    pooled = quiz.pooled(dealt.path)
+    pooled = quiz.pooled(dealt.path, dealt.model)
     if html is not None:
         quiz.write_page(html, dealt, results)
     if json_out:
