@@ -360,7 +360,7 @@ def test_q_stops_and_ctrl_c_keeps_the_finished_rounds(home, pexpect):
     child.expect("Round 2 of 5")
     child.expect(r"\[1/2, s skip, q stop\]")
     child.sendintr()  # Ctrl-C in the middle of round 2
-    child.expect("Interrupted")
+    child.expect("Stopped in round 2; round 1 is recorded")
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 130

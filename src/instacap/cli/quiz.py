@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from instacap.cli.app import app
+from instacap.cli.app import EXIT_INTERRUPTED, app
 
 if TYPE_CHECKING:  # pragma: no cover
     from rich.console import Console
@@ -88,7 +88,25 @@ def quiz_command(
         f"[bold]Run {dealt.run}[/], seed {dealt.seed}: which caption did a person write? "
         "Press [bold]1[/] or [bold]2[/], [bold]s[/] to skip, [bold]q[/] to stop."
     )
-    results = quiz.play(dealt, lambda rnd: _ask(con, dealt, rnd))
+    shown: list[int] = [0]  # the round on screen, for a Ctrl-C message
+
+    def ask(rnd: Round) -> int | str | None:
+        shown[0] = rnd.number
+        return _ask(con, dealt, rnd)
+
+    try:
+        results = quiz.play(dealt, ask)
+    except KeyboardInterrupt:
+        con.print()
+        k = shown[0]
+        kept = (
+            "nothing was recorded"
+            if k <= 1
+            else f"round{'s 1–' if k > 2 else ' '}{k - 1} {'are' if k > 2 else 'is'} recorded in "
+            f"{quiz.quiz_file(dealt.path)}"
+        )
+        render.warn(f"Stopped in round {k}; {kept}. Next time q stops and shows the fooling rate.")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     summary = quiz.summarize(results)
     pooled = quiz.pooled(dealt.path, dealt.model)
     if html is not None:
