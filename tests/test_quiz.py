@@ -105,6 +105,20 @@ def test_two_writers_never_interleave_lines(tmp_path):
     assert len(lines) == 120 and len({json.loads(x)["shortcode"] for x in lines}) == 120
 
 
+def test_bad_settings_are_refused_before_any_work():
+    from typer.testing import CliRunner
+
+    from instacap.cli import app
+
+    for args in (["--rounds", "0"], ["--seed", "-1"]):
+        result = CliRunner().invoke(app, ["quiz", *args])
+        assert result.exit_code == 2, result.output  # a usage error, even without a terminal
+    with pytest.raises(InputError, match="--rounds"):
+        quiz.prepare(rounds=0)
+    with pytest.raises(InputError, match="--seed"):
+        quiz.prepare(seed=-1)
+
+
 def test_choose_takes_each_photo_once_and_rewrites_copies():
     calls = []
 

@@ -304,6 +304,8 @@ def prepare(
 
     if rounds < 1:
         raise InputError(f"--rounds must be at least 1 (got {rounds}).")
+    if seed is not None and seed < 0:
+        raise InputError(f"--seed must be 0 or more (got {seed}).")
     if seed is None:
         seed = secrets.randbits(31)
     loaded = Captioner.load(run).run  # NumPy weights on CPU: one small caption at a time
@@ -317,9 +319,8 @@ def prepare(
 
     def write(photo: int, attempt: int) -> str:
         config = replace(decoding, n=1, seed=_subseed(seed, photo, attempt))
-        return generate(loaded.model, loaded.vocab, pool.feats[photo : photo + 1], config)[0][
-            0
-        ].text
+        (caption,) = generate(loaded.model, loaded.vocab, pool.feats[photo : photo + 1], config)
+        return caption[0].text
 
     def is_copy(photo: int, text: str) -> bool:
         return text.strip() in banned or text.strip() == pool.captions[photo].strip()

@@ -42,7 +42,9 @@ def quiz_command(
     seed: Annotated[
         int | None,
         typer.Option(
-            "--seed", help="Same seed, same photos, captions and order (default: new each time)."
+            "--seed",
+            min=0,
+            help="Same seed, same photos, captions and order (default: new each time).",
         ),
     ] = None,
     html: Annotated[
