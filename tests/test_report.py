@@ -17,7 +17,7 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from instacap import highlight, report
+from instacap import highlight, pagekit, report
 from instacap.cli import app
 from instacap.errors import InputError
 from instacap.sampling import Caption
@@ -112,7 +112,7 @@ def test_thumbnail_is_a_small_jpeg_and_a_missing_photo_is_said(tmp_path):
     uri = report.thumbnail(big)
     assert uri is not None and uri.startswith("data:image/jpeg;base64,")
     img = Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1])))
-    assert img.format == "JPEG" and img.size == (report.THUMB, report.THUMB // 2)
+    assert img.format == "JPEG" and img.size == (pagekit.THUMB, pagekit.THUMB // 2)
     assert report.thumbnail(tmp_path / "gone.jpg") is None
     sheet = report.contact_sheet([report.Card(tmp_path / "gone.jpg", "gone.jpg")])
     assert "<img" not in sheet and "photo not found" in sheet
