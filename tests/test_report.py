@@ -393,3 +393,17 @@ def test_pages_render_in_chromium_with_every_photo(pages, which, tmp_path):
         assert seen[width]["loaded"] == seen[width]["images"], seen  # no broken image
     # On a phone nothing sticks out sideways (the numbers table scrolls in its own box).
     assert seen["narrow"]["scrollWidth"] <= seen["narrow"]["clientWidth"], seen
+
+
+def test_training_succeeds_when_its_page_cannot_be_written(tiny, monkeypatch):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(report, "write_training_report", full_disk)
+    out = runner.invoke(app, ["train", "--data", "demo", "--epochs", "1", "--name", "nopage",
+                              "--threads", "1", "--json"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["report"] is None
+    said = " ".join(out.stderr.split())
+    assert "The run is saved, but its report.html was not written" in said
+    assert "No space left on device" in said
