@@ -301,15 +301,19 @@ def pexpect():
     return pytest.importorskip("pexpect")  # in the `test` extra
 
 
-def _spawn(pexpect, home: Path, *args: str, colour: bool = False):
+def _spawn(pexpect, home: Path, *args: str, colour: bool = False, stdout: Path | None = None):
+    """`instacap quiz --run q ARGS` in a pseudo-terminal (its stdout into a file when given)."""
     env = dict(os.environ, INSTACAP_HOME=str(home), COLUMNS="100", TERM="xterm-256color")
     env.pop("NO_COLOR", None)
     env["COLORTERM"] = "truecolor"
     if not colour:
         env["NO_COLOR"] = "1"
+    command = [sys.executable, "-m", "instacap", "quiz", "--run", "q", *args]
+    if stdout is not None:
+        command = ["/bin/sh", "-c", 'exec "$@" > "$0"', str(stdout), *command]
     child = pexpect.spawn(
-        sys.executable,
-        ["-m", "instacap", "quiz", "--run", "q", *args],
+        command[0],
+        command[1:],
         env=env,
         encoding="utf-8",
         timeout=60,
@@ -393,6 +397,18 @@ def test_colour_terminal_gets_a_photo_preview_and_json_summary(home, pexpect):
     data = json.loads(child.before[child.before.index("{") :])
     assert data["run"] == "q" and data["seed"] == 4 and len(data["rounds"]) == 1
     assert data["summary"]["answered"] == 1 and data["rounds"][0]["choice"] == 2
+
+
+def test_with_stdout_in_a_file_the_rounds_stay_on_the_terminal(home, pexpect, tmp_path):
+    out = tmp_path / "out.txt"
+    child = _spawn(pexpect, home, "--rounds", "1", "--seed", "5", stdout=out)
+    child.expect(r"\[1/2, s skip, q stop\]")
+    child.send("1")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0 and "Round 1 of 1" in _screen(child)
+    saved = out.read_text()
+    assert "Fooling rate" in saved and "Round 1" not in saved
 
 
 def test_no_terminal_is_one_sentence(home):

@@ -59,7 +59,8 @@ def quiz_command(
     json_out: Annotated[
         bool,
         typer.Option(
-            "--json", help="Print the results as JSON on stdout at the end (rounds go to stderr)."
+            "--json",
+            help="Print the results as JSON on stdout at the end (the rounds go to stderr).",
         ),
     ] = False,
 ) -> None:
@@ -77,7 +78,8 @@ def quiz_command(
         check_target(html)  # a bad path is said before the quiz, not after it
     with render.reporting(transient=True) as reporter:
         dealt = quiz.prepare(run, rounds=rounds, seed=seed, reporter=reporter)
-    con = render.err if json_out else render.out
+    # The rounds go where the player sees them: stderr when stdout is JSON, a file or a pipe.
+    con = render.out if render.out.is_terminal and not json_out else render.err
     if len(dealt.rounds) < rounds:
         render.warn(
             f"Run {dealt.run!r} has {len(dealt.rounds)} validation photos to quiz on; "
@@ -124,7 +126,7 @@ def quiz_command(
             }
         )
         return
-    _report(con, dealt, results, summary, pooled)
+    _report(render.out, dealt, results, summary, pooled)
 
 
 def _ask(con: Console, dealt: Quiz, rnd: Round) -> int | str | None:
