@@ -407,3 +407,22 @@ def test_training_succeeds_when_its_page_cannot_be_written(tiny, monkeypatch):
     said = " ".join(out.stderr.split())
     assert "The run is saved, but its report.html was not written" in said
     assert "No space left on device" in said
+
+
+def test_eval_page_adds_the_quiz_verdict_once_people_answered(tmp_path):
+    from dataclasses import MISSING, fields, replace
+
+    from instacap.evaluation import Report
+    from instacap.quiz import Summary
+
+    values = {"run": "r", "dataset": "d", "encoder": "thumbnail", "photos": 2,
+              "captions_per_photo": 1, "seed": 0, "retrieval_photos": 2,
+              "retrieval_candidates": 2, "scene_accuracy": None, "scene_accuracy_data": None,
+              "scene_chance": None}  # fmt: skip
+    r = Report(**{f.name: values.get(f.name, 0.25) for f in fields(Report) if f.default is MISSING})
+    assert "fooling rate" not in report.eval_page(r, tmp_path)
+    voted = replace(
+        r, quiz=Summary(rounds=12, answered=10, fooled=4, rate=0.4, low=0.17, high=0.69)
+    )
+    text = _text(report.eval_page(voted, tmp_path))
+    assert "fooling rate40.0%" in text and "in 4 of 10" in text and "17.0%–69.0%" in text

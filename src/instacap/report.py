@@ -185,7 +185,10 @@ def eval_page(r: Report, run_path: Path | None = None) -> str:
             ("Training", f'<div class="chart">{curves_svg(history)}</div>'),
             (
                 "Numbers",
-                table(metric_rows(r), ("metric", "value", "compare with", "what it tells")),
+                table(
+                    metric_rows(r) + _quiz_rows(r.quiz),
+                    ("metric", "value", "compare with", "what it tells"),
+                ),
             ),
             (
                 "Validation photos: the real caption and the run's own",
@@ -193,6 +196,21 @@ def eval_page(r: Report, run_path: Path | None = None) -> str:
             ),
         ],
     )
+
+
+def _quiz_rows(s: Any) -> list[tuple[str, str, str, str]]:
+    """People's verdict (quiz.Summary of every `instacap quiz` on the run), once anyone answered."""
+    if s is None or s.rate is None:
+        return []
+    return [
+        (
+            "fooling rate",
+            _pct(s.rate),
+            "50% = cannot tell",
+            f"people took the run's caption for the real one in {s.fooled} of {s.answered} "
+            f"`instacap quiz` rounds (95% interval {_pct(s.low)}–{_pct(s.high)})",
+        )
+    ]
 
 
 def training_rows(
