@@ -7,6 +7,7 @@ The instaloader layout reproduced here is what instaloader 4.16 writes with its 
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import json
 import lzma
@@ -25,7 +26,7 @@ from typer.testing import CliRunner
 
 from instacap import importers
 from instacap.cli import app
-from instacap.errors import CacheError, InputError
+from instacap.errors import CacheError, DiskFull, InputError
 from instacap.posts import NewPost, PostStore
 
 runner = CliRunner()
@@ -579,6 +580,43 @@ def test_update_restores_a_photo_file_that_went_missing(tmp_path, instacap_home)
         assert post.image.read_bytes() == b"new bytes"
         assert not store.update(NewPost("E1", "ben", None, "new", "table"))  # unchanged
         assert not store.update(NewPost("nope", "ben", None, "new", "table"))  # not stored
+
+
+class _FullOnUpdate:
+    """The store's database, except that an UPDATE meets a full disk."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def execute(self, sql: str, *args):
+        if sql.startswith("UPDATE"):
+            raise sqlite3.OperationalError("database or disk is full")
+        return self.db.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.db, name)
+
+
+def test_update_on_a_full_disk_keeps_the_old_post_and_no_copy(instacap_home, monkeypatch):
+    with PostStore.open() as store:
+        store.add(NewPost("G1", "ann", None, "old", "table"), b"photo")
+        before = snapshot(instacap_home)
+        moved = NewPost("G1", "ben", None, "new", "table")
+
+        def no_space(fd):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+        with monkeypatch.context() as patch:  # the moved photo cannot be written
+            patch.setattr(os, "fsync", no_space)
+            with pytest.raises(DiskFull):
+                store.update(moved)
+        assert snapshot(instacap_home) == before
+        real_db = store._db
+        store._db = _FullOnUpdate(real_db)  # the photo is written, the row cannot be
+        with pytest.raises(DiskFull):
+            store.update(moved)
+        store._db = real_db
+        assert snapshot(instacap_home) == before
 
 
 def test_updated_caption_changes_the_data_set_fingerprint(tmp_path):

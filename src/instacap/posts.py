@@ -159,12 +159,18 @@ class PostStore:
             rel = old_rel  # nothing to move: the row keeps pointing where it did
         if data is not None:
             write_atomic(self.root / rel, data)
-        # Only if the row is still what was read: a concurrent import may have changed it.
-        cur = self._db.execute(
-            "UPDATE posts SET account=?, caption=?, image=? "
-            "WHERE shortcode=? AND account=? AND caption=? AND image=?",
-            (post.account, post.caption, rel, post.shortcode, account, caption, old_rel),
-        )
+        try:
+            with on_full_disk(self.root):
+                # Only if the row is still what was read: a concurrent import may have changed it.
+                cur = self._db.execute(
+                    "UPDATE posts SET account=?, caption=?, image=? "
+                    "WHERE shortcode=? AND account=? AND caption=? AND image=?",
+                    (post.account, post.caption, rel, post.shortcode, account, caption, old_rel),
+                )
+        except DiskFull:
+            if rel != old_rel:
+                self._remove_unused(rel)  # the row still points to the old photo
+            raise
         done = cur.rowcount == 1
         if rel != old_rel:
             self._remove_unused(old_rel if done else rel)
