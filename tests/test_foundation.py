@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from instacap import paths
 from instacap.cli import app
-from instacap.errors import CacheError, InputError
+from instacap.errors import CacheError, DiskFull, InputError
 from instacap.posts import NewPost, PostStore
 
 
@@ -85,7 +85,7 @@ def test_failed_image_write_leaves_no_row(instacap_home, monkeypatch):
 
     with monkeypatch.context() as patch:
         patch.setattr(os, "fsync", boom)
-        with pytest.raises(OSError):
+        with pytest.raises(DiskFull, match="is full"):  # one sentence, naming the disk
             store.add(_post(), b"data")
     assert store.count() == 0
     assert list((instacap_home / "posts" / "natgeo").glob("*")) == []
