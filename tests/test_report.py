@@ -426,3 +426,5 @@ def test_eval_page_adds_the_quiz_verdict_once_people_answered(tmp_path):
     )
     text = _text(report.eval_page(voted, tmp_path))
     assert "fooling rate40.0%" in text and "in 4 of 10" in text and "17.0%–69.0%" in text
+    assert text.count("fooling rate") == 1  # one row, also what the terminal table shows
+    assert report.metric_rows(voted)[-1][0] == "fooling rate"

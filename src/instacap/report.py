@@ -147,18 +147,7 @@ def metric_rows(r: Report) -> list[tuple[str, str, str, str]]:
         ("mentions", _pct(r.mentions), f"real {_pct(r.mentions_data)}", "captions with an @name"),
         ("ended", _pct(r.ended), "", "captions that stopped on their own before the length cap"),
     ]
-    quiz = r.quiz  # people's verdict: every `instacap quiz` on the run, pooled
-    if quiz is not None and quiz.rate is not None:
-        rows.append(
-            (
-                "fooling rate",
-                _pct(quiz.rate),
-                "50% = can't tell",
-                f"quiz rounds where people took its caption for the real one ({quiz.fooled} of "
-                f"{quiz.answered}; 95% interval {_pct(quiz.low)}–{_pct(quiz.high)})",
-            )
-        )
-    return rows
+    return rows + _quiz_rows(r.quiz)
 
 
 def _note(shortcode: str, scene: str | None) -> str:
@@ -185,10 +174,7 @@ def eval_page(r: Report, run_path: Path | None = None) -> str:
             ("Training", f'<div class="chart">{curves_svg(history)}</div>'),
             (
                 "Numbers",
-                table(
-                    metric_rows(r) + _quiz_rows(r.quiz),
-                    ("metric", "value", "compare with", "what it tells"),
-                ),
+                table(metric_rows(r), ("metric", "value", "compare with", "what it tells")),
             ),
             (
                 "Validation photos: the real caption and the run's own",
@@ -199,7 +185,8 @@ def eval_page(r: Report, run_path: Path | None = None) -> str:
 
 
 def _quiz_rows(s: Any) -> list[tuple[str, str, str, str]]:
-    """People's verdict (quiz.Summary of every `instacap quiz` on the run), once anyone answered."""
+    """People's verdict (quiz.Summary of every `instacap quiz` on the run), once anyone answered:
+    the last row of `metric_rows`, so the terminal table and the page show it alike."""
     if s is None or s.rate is None:
         return []
     return [
