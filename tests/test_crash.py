@@ -7,12 +7,14 @@ each recorded feature row has its data, and no process of the killed command is 
 rerun: the end state equals that of a run never interrupted. Also: two writers at once.
 
 Kills in the middle of a write use `INSTACAP_CRASH_AT` (files.crash_point), the others are timed.
-INSTACAP_CRASH_ROUNDS sets the number of timed kills per command (the slow test runs 6).
+INSTACAP_CRASH_ROUNDS sets the number of timed kills per command; with INSTACAP_SLOW_TESTS=1
+the slow test runs every kill test again with six.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import signal
@@ -74,6 +76,31 @@ def imported(scratch: Path, table: Path) -> tuple[Path, float]:
     return home, time.monotonic() - t0
 
 
+@pytest.fixture
+def here(monkeypatch: pytest.MonkeyPatch, one_torch_thread: None):
+    """Run a command to completion in this process (no interpreter and torch start-up to pay):
+    for the uninterrupted runs the killed ones are compared with."""
+    from typer.testing import CliRunner
+
+    from instacap.cli import app
+
+    def invoke(args: list[str], home: Path) -> float:
+        monkeypatch.setenv("INSTACAP_HOME", str(home))
+        t0 = time.monotonic()
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 0, result.output[-2000:]
+        return time.monotonic() - t0
+
+    return invoke
+
+
+def timed(args: list[str], home: Path, crash_at: str) -> float:
+    """Seconds until a process killed at `crash_at` died: its start-up cost, about."""
+    t0 = time.monotonic()
+    assert kill_run(args, home, crash_at=crash_at) == -signal.SIGKILL
+    return time.monotonic() - t0
+
+
 def copy_of(home: Path, dest: Path) -> Path:
     shutil.copytree(home, dest)
     return dest
@@ -99,16 +126,14 @@ def test_import_survives_kills(scratch: Path, table: Path, imported: tuple[Path,
 
 
 def test_prep_survives_kills_and_leaves_no_worker(
-    scratch: Path, imported: tuple[Path, float]
+    scratch: Path, imported: tuple[Path, float], here
 ) -> None:
     straight = copy_of(imported[0], scratch / "prep-straight")
     home = copy_of(imported[0], scratch / "prep-killed")
-    t0 = time.monotonic()
-    run(PREP, straight)
-    seconds = time.monotonic() - t0
+    seconds = here(PREP, straight)
     expected = (features_state(straight), dataset_state(straight))
     # In the middle of appending the second block of features, two decoding workers running.
-    assert kill_run(PREP, home, crash_at="features@2") == -signal.SIGKILL
+    seconds += timed(PREP, home, "features@2")
     check_after_kill(home)
     assert 0 < len(features_state(home)) < TABLE_POSTS
     for moment in timed_moments(random.Random(SEED + 1), seconds):
@@ -120,18 +145,16 @@ def test_prep_survives_kills_and_leaves_no_worker(
     assert (features_state(home), dataset_state(home)) == expected
 
 
-def test_train_survives_kills(scratch: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_train_survives_kills(scratch: Path, here, monkeypatch: pytest.MonkeyPatch) -> None:
     straight = scratch / "train-straight"
-    run(["import", str(write_table(scratch / "train-table", TRAIN_POSTS))], straight)
-    run([*PREP, "--val-share", "0.25"], straight)
+    here(["import", str(write_table(scratch / "train-table", TRAIN_POSTS))], straight)
+    here([*PREP, "--val-share", "0.25"], straight)
     home = copy_of(straight, scratch / "train-killed")
-    t0 = time.monotonic()
-    run(TRAIN, straight)
-    seconds = time.monotonic() - t0
+    seconds = here(TRAIN, straight)
     expected = run_files(straight)
     run_dir = home / "runs" / "k"
     # In the middle of writing meta.json the first time: the run has nothing yet.
-    assert kill_run(TRAIN, home, crash_at="write:meta.json") == -signal.SIGKILL
+    seconds += timed(TRAIN, home, "write:meta.json")
     assert not (run_dir / "meta.json").exists()
     # In the middle of the first checkpoint: meta.json and maybe the first model, no last.pt.
     assert kill_run(TRAIN, home, crash_at="write:last.pt") == -signal.SIGKILL
@@ -140,7 +163,8 @@ def test_train_survives_kills(scratch: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert kill_run(TRAIN, home, crash_at="write:model.pt@2") == -signal.SIGKILL
     assert (run_dir / "last.pt").exists()
     check_after_kill(home)
-    for moment in timed_moments(random.Random(SEED + 2), seconds):
+    # Timed kills too only when more rounds are asked for: the three above cost a minute.
+    for moment in timed_moments(random.Random(SEED + 2), seconds)[1:]:
         kill_run(TRAIN, home, after=moment)
     run(TRAIN, home)
     got = run_files(home)
@@ -154,7 +178,7 @@ def test_train_survives_kills(scratch: Path, monkeypatch: pytest.MonkeyPatch) ->
 
 
 # -- two writers at once ----------------------------------------------------------------------
-def test_two_imports_at_once_and_prep_during_import(scratch: Path) -> None:
+def test_two_imports_at_once_and_prep_during_import(scratch: Path, here) -> None:
     posts = 400
     table = write_table(scratch / "small-table", posts)
     home, sequential = scratch / "concurrent", scratch / "sequential"
@@ -175,7 +199,7 @@ def test_two_imports_at_once_and_prep_during_import(scratch: Path) -> None:
     assert sum(r["imported"] for r in results) == posts
     assert all(r["imported"] + r["already_stored"] == posts for r in results)
     check_sqlite(home)
-    run(["import", str(table)], sequential)
+    here(["import", str(table)], sequential)
     assert posts_state(home) == posts_state(sequential)
 
     # prep while another table is imported into the same store: neither fails, and after one
@@ -192,16 +216,21 @@ def test_two_imports_at_once_and_prep_during_import(scratch: Path) -> None:
     check_sqlite(home)
     no_unrecorded_rows(home)
     run(PREP, home)
-    run(["import", str(more)], sequential)
-    run(PREP, sequential)
+    here(["import", str(more)], sequential)
+    here(PREP, sequential)
     assert posts_state(home) == posts_state(sequential)
     assert features_state(home) == features_state(sequential)
     assert dataset_state(home) == dataset_state(sequential)
 
 
 @pytest.mark.slow
-def test_more_kill_rounds(scratch: Path, table: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The import and prep checks again with six timed kills each."""
+@pytest.mark.skipif(
+    not os.environ.get("INSTACAP_SLOW_TESTS"), reason="more kill rounds: set INSTACAP_SLOW_TESTS=1"
+)
+def test_more_kill_rounds(
+    scratch: Path, table: Path, here, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """All the kill tests again with six timed kills per command."""
     monkeypatch.setenv("INSTACAP_CRASH_ROUNDS", "6")
     more = scratch / "more-rounds"
     more.mkdir()
@@ -210,4 +239,5 @@ def test_more_kill_rounds(scratch: Path, table: Path, monkeypatch: pytest.Monkey
     run(["import", str(table)], home)
     straight = (home, time.monotonic() - t0)
     test_import_survives_kills(more, table, straight)
-    test_prep_survives_kills_and_leaves_no_worker(more, straight)
+    test_prep_survives_kills_and_leaves_no_worker(more, straight, here)
+    test_train_survives_kills(more, here, monkeypatch)
