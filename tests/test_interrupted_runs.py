@@ -154,3 +154,24 @@ def test_same_command_continues_an_unfinished_run(tiny):
     # Other settings than the run's own: refused, with both ways forward.
     other = runner.invoke(app, [*args[:-1], "8"])
     assert other.exit_code == 1 and "--resume" in _said(other) and "--overwrite" in _said(other)
+
+
+def test_kill_between_checkpoint_and_meta_json_loses_nothing(tiny, monkeypatch):
+    real = runs.write_json
+
+    def die_on_epoch_one(path, data):
+        if path.name == "meta.json" and data.get("metrics", {}).get("epochs_done") == 1:
+            raise _Killed(path.name)  # last.pt of epoch 1 is written, meta.json not yet
+        real(path, data)
+
+    monkeypatch.setattr(runs, "write_json", die_on_epoch_one)
+    with pytest.raises(_Killed):
+        training.fit(tiny, SMALL, FAST, name="m")
+    monkeypatch.setattr(runs, "write_json", real)
+    path = runs.run_dir("m")
+    assert runs.has_checkpoint(path) and not runs.is_trained(path)
+    result = training.fit(tiny, SMALL, FAST, name="m")  # the same call: continues
+    assert [h["epoch"] for h in result.history] == [1, 2]
+    assert runs.is_trained(path) and "pending_sha256" not in json.loads(
+        (path / "meta.json").read_text()
+    )

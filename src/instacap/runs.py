@@ -23,7 +23,7 @@ import numpy as np
 from instacap import __version__, paths
 from instacap.config import ModelConfig
 from instacap.errors import CheckpointError, InputError, NotReady
-from instacap.files import write_atomic
+from instacap.files import sha256_of, write_atomic
 from instacap.tokenizer import Vocab
 
 FORMAT = 1  # bump when meta.json or the state layout changes incompatibly
@@ -214,6 +214,19 @@ def replace_model(path: Path, meta: dict[str, Any], files: dict[str, bytes]) -> 
     for name, data in files.items():
         write_atomic(path / name, data)
     return {**{k: v for k, v in meta.items() if k != PENDING_KEY}, **hashes}
+
+
+def settle_pending(path: Path) -> dict[str, Any]:
+    """meta.json of a run whose save of a better epoch was cut short (see `replace_model`), with
+    the pending hashes of the files that were written promoted and the entry dropped."""
+    meta = read_meta(path)
+    pending = meta.pop(PENDING_KEY, None)
+    if isinstance(pending, dict):
+        for name, key in HASH_KEYS.items():
+            want = pending.get(key)
+            if isinstance(want, str) and (path / name).is_file() and sha256_of(path / name) == want:
+                meta[key] = want
+    return meta
 
 
 def arrays_bytes(arrays: dict[str, np.ndarray]) -> bytes:

@@ -167,7 +167,7 @@ def _fit(dataset: Any, model_config: ModelConfig, train_config: TrainConfig, nam
         pos = _restore(last, model, opt, device)
     meta = _meta(name, dataset, model_config, train_config, preset)
     if pos.history:
-        meta = {**runs.read_meta(path), "train_config": asdict(train_config)}
+        meta = {**runs.settle_pending(path), "train_config": asdict(train_config)}
     runs.write_json(path / META_FILE, meta)
 
     trainer = _Trainer(dataset, model, opt, train_config, device, reporter)
@@ -529,7 +529,10 @@ def epoch_batches(
 # -- saving -----------------------------------------------------------------------------------
 def _save_epoch(path: Path, meta: dict[str, Any], model: CaptionModel, opt: Any,
                 pos: _Position, r: EpochResult) -> dict[str, Any]:  # fmt: skip
-    """Epoch finished: model.pt if best, then last.pt, metrics.jsonl and meta.json."""
+    """Epoch finished: model.pt if best, then last.pt, meta.json and metrics.jsonl.
+
+    last.pt comes before meta.json counts the epoch: a run that meta.json calls trained can
+    always be continued, and one killed before it has nothing a restart would lose."""
     pos.history.append(r.to_json())
     if r.best:
         pos.best_val_loss, pos.best_epoch, pos.bad_epochs = r.val_loss, r.epoch, 0
@@ -543,10 +546,10 @@ def _save_epoch(path: Path, meta: dict[str, Any], model: CaptionModel, opt: Any,
         "best_val_bpc": round(pos.best_val_loss / math.log(2), 5),
         "last": r.to_json(),
     }
-    runs.write_json(path / META_FILE, meta)
     pos.epoch, pos.batch = pos.epoch + 1, 0
     pos.loss_sum, pos.tokens, pos.captions, pos.seconds = 0.0, 0, 0, 0.0
     _save_last(path / LAST_FILE, model, opt, pos)
+    runs.write_json(path / META_FILE, meta)
     runs.write_metrics(path / METRICS_FILE, pos.history)
     return meta
 
