@@ -53,7 +53,7 @@ def test_pieces_classify_like_the_terminal_and_keep_every_character():
     assert (got[0].text, got[0].doubt) == ("G", "unsure")
     assert (got[1].text, got[1].doubt) == ("o", "very unsure")
     # The terminal renderer styles exactly these spans.
-    from instacap import render
+    from instacap.cli import render
 
     styled = {(s.start, s.end) for s in render.caption_text(text).spans if s.style != "dim"}
     assert styled == {(a, b) for a, b, _ in highlight.spans(text)}

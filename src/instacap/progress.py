@@ -1,6 +1,6 @@
 """How the library reports progress without printing: a Reporter the caller passes in.
 
-The CLI hands in a Rich implementation (`instacap.render`); library callers and tests may pass
+The CLI hands in a Rich implementation (`instacap.cli.render`); library callers and tests may pass
 nothing (silent) or their own object with the same three methods.
 """
 

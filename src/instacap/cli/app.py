@@ -23,7 +23,7 @@ class _Group(TyperGroup):
     """Turns library errors into one red line and exit 1; --debug shows the traceback instead."""
 
     def invoke(self, ctx: Any) -> Any:
-        from instacap import render
+        from instacap.cli import render
 
         try:
             return super().invoke(ctx)

@@ -44,7 +44,8 @@ def import_(
 
     Example: instacap import ~/instaloader/natgeo posts.csv --account mycaptions
     """
-    from instacap import importers, render
+    from instacap import importers
+    from instacap.cli import render
     from instacap.errors import InputError
     from instacap.posts import PostStore
 
@@ -67,7 +68,7 @@ def import_(
 
 
 def _print_import(result: Any, total: int) -> None:
-    from instacap import render
+    from instacap.cli import render
 
     accounts = ", ".join(f"{a} {n}" for a, n in result.accounts.most_common(5))
     more = " …" if len(result.accounts) > 5 else ""
@@ -91,7 +92,7 @@ def status(
     ] = False,
 ) -> None:
     """Show what the cache holds: posts per account, demo data, features, data sets, runs, disk use."""
-    from instacap import render
+    from instacap.cli import render
 
     summary = cache_summary()
     if as_json:
@@ -264,7 +265,7 @@ def _cell(value: Any) -> str:
 def _print_status(s: dict[str, Any]) -> None:
     from rich.table import Table
 
-    from instacap import render
+    from instacap.cli import render
 
     out = render.out
     out.print(f"Cache: [bold]{s['cache']}[/]  ({_size(s['disk_bytes'])} in all)")

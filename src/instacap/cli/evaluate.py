@@ -87,7 +87,8 @@ def eval_command(
 ) -> None:
     from dataclasses import replace
 
-    from instacap import evaluation, render, runtime
+    from instacap import evaluation, runtime
+    from instacap.cli import render
 
     if html_out is not None:
         from instacap.report import check_target
@@ -118,7 +119,8 @@ def eval_command(
 
 
 def _write_html(r: Report, path: Path) -> None:
-    from instacap import render, runs
+    from instacap import runs
+    from instacap.cli import render
     from instacap.report import eval_page, write
 
     written = write(path, eval_page(r, runs.run_dir(r.run)))
@@ -170,13 +172,8 @@ def _samples(r: Report) -> Any:
 def _caption(caption: Any) -> Any:
     """A caption (sampling.Caption, or the real caption's text) coloured by the shared renderer:
     hashtags, mentions and emoji coloured; characters the model was unsure of shaded."""
-    from rich.text import Text
+    from instacap.cli import render
 
-    from instacap import render
-
-    colour = getattr(render, "caption_text", None)
-    if colour is None:  # an older render module: plain text
-        return Text(caption if isinstance(caption, str) else caption.text)
     if isinstance(caption, str):
-        return colour(caption)
-    return colour(caption.tokens, caption.probs)
+        return render.caption_text(caption)
+    return render.caption_text(caption.tokens, caption.probs)

@@ -96,7 +96,8 @@ def prep(
 
     Examples: instacap prep · instacap prep --demo --encoder thumbnail · instacap prep -a natgeo -a nasa
     """
-    from instacap import dataset, encoders, render, runtime
+    from instacap import dataset, encoders, runtime
+    from instacap.cli import render
 
     config = PrepConfig(
         encoder=encoder,

@@ -64,7 +64,8 @@ def quiz_command(
         ),
     ] = False,
 ) -> None:
-    from instacap import quiz, render
+    from instacap import quiz
+    from instacap.cli import render
     from instacap.errors import InputError
 
     if not sys.stdin.isatty():
@@ -133,7 +134,7 @@ def _ask(con: Console, dealt: Quiz, rnd: Round) -> int | str | None:
     """Show one round and wait for 1, 2, s or q (other keys are ignored)."""
     from rich.text import Text
 
-    from instacap import render
+    from instacap.cli import render
 
     con.print(Text(f"\nRound {rnd.number} of {len(dealt.rounds)}", style="bold"))
     preview = _preview(rnd.image, con)
@@ -215,7 +216,7 @@ def _report(
 ) -> None:
     from rich.text import Text
 
-    from instacap import render
+    from instacap.cli import render
 
     con.print()
     if summary.rate is None:

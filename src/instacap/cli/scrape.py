@@ -104,7 +104,8 @@ def scrape(
 
     Already stored posts are never fetched again, so rerunning the same command resumes an interrupted or rate-limited run. Videos, carousels that start with a video and posts without a caption are skipped. Examples: instacap scrape natgeo nasa --max-posts 50 · instacap scrape --seed-accounts. See docs/scraping.md for logging in and rate limits.
     """
-    from instacap import instagram, render
+    from instacap import instagram
+    from instacap.cli import render
     from instacap.posts import PostStore
     from instacap.progress import SILENT
 
@@ -160,7 +161,7 @@ def _ask_code() -> str:
 
 
 def _report(summary: object, total: int) -> None:
-    from instacap import render
+    from instacap.cli import render
     from instacap.instagram import ScrapeSummary
 
     assert isinstance(summary, ScrapeSummary)

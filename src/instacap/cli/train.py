@@ -90,7 +90,8 @@ def train(
 
     Examples: instacap train --epochs 30 · instacap train --data demo --name mine · instacap train --resume
     """
-    from instacap import dataset, render, training
+    from instacap import dataset, training
+    from instacap.cli import render
     from instacap.config import ORIGINAL_MODEL, ORIGINAL_TRAIN, ModelConfig
     from instacap.errors import InputError
 
@@ -145,7 +146,8 @@ def _check_numbers(epochs: int, batch_size: int | None, lr: float | None, patien
 def _fit(quiet: bool, fit: Callable[[Any, Callable[[Any], None]], Any]) -> Any:
     """Run `fit(reporter, on_epoch)` (training.fit) with Rich progress and a coloured sample after
     each epoch; Ctrl-C ends with how to resume."""
-    from instacap import render, training
+    from instacap import training
+    from instacap.cli import render
 
     def on_epoch(r: Any) -> None:
         if quiet:
@@ -172,7 +174,8 @@ def _fit(quiet: bool, fit: Callable[[Any, Callable[[Any], None]], Any]) -> Any:
 def _write_report(name: str, data: Any) -> Path | None:
     """runs/<name>/report.html (curves, last validation, a few captioned validation photos).
     The run is already saved: a page that cannot be written is a warning, not a failure."""
-    from instacap import render, report
+    from instacap import report
+    from instacap.cli import render
     from instacap.errors import InstacapError
 
     try:
@@ -252,7 +255,8 @@ def caption(
     """
     from rich.text import Text
 
-    from instacap import render, runtime
+    from instacap import runtime
+    from instacap.cli import render
     from instacap.sampling import Captioner, sample_config
 
     config = sample_config(
@@ -320,7 +324,8 @@ def demo(
     """
     from rich.text import Text
 
-    from instacap import render, showcase
+    from instacap import showcase
+    from instacap.cli import render
 
     showcase.check(posts, epochs)
     with render.reporting(transient=True) as reporter:
