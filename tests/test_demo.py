@@ -30,9 +30,9 @@ def test_demo_runs_offline_and_leaves_own_posts_alone():
 
 def test_the_library_runs_the_demo_without_the_cli():
     from instacap import showcase
-    from instacap.cli import train as train_cli
+    from instacap.cli import demo as demo_cli
 
-    assert (train_cli.DEMO_POSTS, train_cli.DEMO_EPOCHS) == (showcase.POSTS, showcase.EPOCHS)
+    assert (demo_cli.DEMO_POSTS, demo_cli.DEMO_EPOCHS) == (showcase.POSTS, showcase.EPOCHS)
     data = showcase.prepare(posts=40)
     fit = showcase.train(data, epochs=1)
     shown = showcase.examples(data, k=3)

@@ -1,0 +1,127 @@
+"""`instacap caption`: write captions for photos with a trained run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from instacap.cli.app import app
+from instacap.config import SampleConfig
+
+_S = SampleConfig()
+
+
+@app.command()
+def caption(
+    photos: Annotated[
+        list[Path],
+        typer.Argument(help="Photos to caption (JPEG, PNG, WebP, ...).", show_default=False),
+    ],
+    n: Annotated[int, typer.Option("--n", "-n", help="Captions per photo.")] = _S.n,
+    temperature: Annotated[
+        float,
+        typer.Option(
+            "--temperature",
+            "-t",
+            help="Randomness: lower is safer and plainer, 0 = always the likeliest character.",
+        ),
+    ] = _S.temperature,
+    top_k: Annotated[
+        int, typer.Option("--top-k", help="Sample only among the k likeliest characters (0 = off).")
+    ] = _S.top_k,
+    top_p: Annotated[
+        float,
+        typer.Option(
+            "--top-p",
+            help="Nucleus: sample among the likeliest characters covering this probability, in (0, 1].",
+        ),
+    ] = _S.top_p,
+    seed: Annotated[
+        int | None,
+        typer.Option("--seed", help="Same seed, same captions (default: different each time)."),
+    ] = None,
+    run: Annotated[
+        str | None, typer.Option("--run", "-r", help="Run to use (default: the newest).")
+    ] = None,
+    max_len: Annotated[
+        int, typer.Option("--max-len", help="Longest caption in characters, plus 2.")
+    ] = _S.max_len,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json", help="Captions with their mean log-probability per character, as JSON."
+        ),
+    ] = False,
+    html_out: Annotated[
+        Path | None,
+        typer.Option(
+            "--html",
+            help="Also write a page with each photo beside its captions, coloured as here, to "
+            "pick one while looking at the photo (one file, opens offline, reads on a phone).",
+            dir_okay=False,
+        ),
+    ] = None,
+) -> None:
+    """Write captions for photos with a trained run, best (likeliest) first, coloured.
+
+    Hashtags, mentions, emoji and URLs get their own colours; characters the model was unsure of are shaded. Defaults (temperature 0.7, top-p 0.9) favour captions that stay on the photo; raise --temperature for wilder ones. With several photos, --html FILE lays them out as a contact sheet.
+
+    Examples: instacap caption photo.jpg · instacap caption *.jpg --n 3 --seed 1 --json · instacap caption *.jpg --html captions.html
+    """
+    from rich.text import Text
+
+    from instacap import runtime
+    from instacap.cli import render
+    from instacap.sampling import Captioner, sample_config
+
+    config = sample_config(
+        n=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, max_len=max_len
+    )
+    if html_out is not None:
+        from instacap.report import check_target
+
+        check_target(html_out)
+    runtime.tune_allocator()  # helps the CNN encoders; costs nothing
+    captioner = Captioner.load(run)
+    if captioner.backend == "torch":  # a run from before model.npz
+        import torch
+
+        torch.set_num_threads(1)  # one small LSTM step at a time: extra threads only spin
+    results = captioner.caption_many(photos, **_overrides(config))
+    if html_out is not None:
+        from instacap import report
+
+        page = report.captions_page(captioner.run.name, photos, results, _settings(config))
+        render.info(f"Wrote {report.write(html_out, page)}: open it in a browser.")
+    if as_json:
+        render.print_json(
+            {
+                "run": captioner.run.name,
+                "photos": [
+                    {"photo": str(p), "captions": [c.to_json() for c in caps]}
+                    for p, caps in zip(photos, results, strict=True)
+                ],
+            }
+        )
+        return
+    for photo, caps in zip(photos, results, strict=True):
+        if len(photos) > 1:
+            render.out.print(Text(str(photo), style="bold"))
+        for i, cap in enumerate(caps, 1):
+            render.out.print(render.caption_text(cap.tokens, cap.probs, index=i))
+    render.err.print(render.caption_legend())
+
+
+def _settings(config: SampleConfig) -> str:
+    """The decoding settings in a few words, for the --html page."""
+    seed = "" if config.seed is None else f", seed {config.seed}"
+    return f"temperature {config.temperature:g}, top-p {config.top_p:g}{seed}"
+
+
+def _overrides(config: SampleConfig) -> dict[str, Any]:
+    return {
+        "n": config.n, "temperature": config.temperature, "top_k": config.top_k, "top_p": config.top_p,
+        "seed": config.seed, "max_len": config.max_len, "max_repeat": config.max_repeat,
+    }  # fmt: skip
