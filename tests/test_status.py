@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 from typer.testing import CliRunner
 
-from instacap import demo
+from instacap import demo, posts
 from instacap.cli import app
 from instacap.posts import NewPost, PostStore
 
@@ -146,3 +146,42 @@ def test_status_does_not_import_torch(instacap_home):
         "assert 'torch' not in sys.modules, 'torch imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_photo_sizes_come_from_the_database_and_old_rows_are_measured(instacap_home):
+    with PostStore.open() as store:
+        store.add(NewPost("S1", "natgeo", None, "one", "table"), b"x" * 1000)
+        store.add(NewPost("S2", "natgeo", None, "two", "table"), b"y" * 3000)
+    before = json.loads(runner.invoke(app, ["status", "--json"]).stdout)["posts"]
+    # A row written before the store recorded sizes: its photo is measured on disk instead.
+    con = sqlite3.connect(instacap_home / "posts.db")
+    con.execute("UPDATE posts SET image_bytes=NULL WHERE shortcode='S2'")
+    con.commit()
+    con.close()
+    after = json.loads(runner.invoke(app, ["status", "--json"]).stdout)["posts"]
+    assert after["disk_bytes"] == before["disk_bytes"] >= 4000
+    assert posts.summarize(instacap_home).photo_bytes == 4000
+
+
+def test_a_store_from_before_image_bytes_gets_the_column_and_keeps_its_posts(instacap_home):
+    instacap_home.mkdir(parents=True)
+    (instacap_home / "posts" / "nasa").mkdir(parents=True)
+    (instacap_home / "posts" / "nasa" / "OLD.jpg").write_bytes(b"z" * 500)
+    con = sqlite3.connect(instacap_home / "posts.db")
+    con.execute(
+        "CREATE TABLE posts (shortcode TEXT PRIMARY KEY, account TEXT NOT NULL, taken_at TEXT, "
+        "caption TEXT NOT NULL, image TEXT NOT NULL, source TEXT NOT NULL, likes INTEGER, "
+        "scene TEXT, added_at TEXT NOT NULL)"
+    )
+    con.execute(
+        "INSERT INTO posts VALUES ('OLD','nasa',NULL,'old','posts/nasa/OLD.jpg','table',NULL,NULL,'x')"
+    )
+    con.commit()
+    con.close()
+    data = json.loads(runner.invoke(app, ["status", "--json"]).stdout)["posts"]
+    assert data["accounts"] == {"nasa": 1}
+    assert data["disk_bytes"] >= 500
+    with PostStore.open() as store:  # opening for writing adds the column
+        store.add(NewPost("NEW", "nasa", None, "new", "table"), b"w" * 200)
+        assert store.accounts() == {"nasa": 2}
+    assert posts.summarize(instacap_home).photo_bytes == 700

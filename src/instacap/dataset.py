@@ -325,6 +325,16 @@ def _npy(array: np.ndarray) -> bytes:
 # -- loading ---------------------------------------------------------------------------------------
 
 
+def read_info(folder: Path) -> dict[str, Any]:
+    """dataset.json of the data set folder `folder` as far as it can be read, {} otherwise (for
+    `status`; `load` is the checked reader)."""
+    try:
+        info = json.loads((folder / DATASET_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return info if isinstance(info, dict) else {}
+
+
 def _fingerprint_on_disk(folder: Path) -> str | None:
     try:
         return str(json.loads((folder / DATASET_FILE).read_text()).get("fingerprint"))

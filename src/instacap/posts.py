@@ -10,7 +10,6 @@ account (moving the image to the new account's folder).
 from __future__ import annotations
 
 import contextlib
-import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -31,10 +30,14 @@ CREATE TABLE IF NOT EXISTS posts (
     source     TEXT NOT NULL,    -- scrape | instaloader | instalooter | table | demo
     likes      INTEGER,
     scene      TEXT,             -- demo data only: what the photo shows
-    added_at   TEXT NOT NULL
+    added_at   TEXT NOT NULL,
+    image_bytes INTEGER          -- size of the image file, so `status` need not stat every photo
 );
 CREATE INDEX IF NOT EXISTS posts_account ON posts(account, taken_at);
 """
+# Stores written before image_bytes existed get the column (NULL: `status` stats those photos).
+_ADD_IMAGE_BYTES = "ALTER TABLE posts ADD COLUMN image_bytes INTEGER"
+_ACCOUNTS = "SELECT account, COUNT(*) FROM posts GROUP BY account ORDER BY COUNT(*) DESC, account"
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,9 @@ class PostStore:
             # wait) while another process does the same, so opening is serialised by a lock file.
             with file_lock(self.root / ".posts.lock"):
                 self._db = open_wal(self.db_path, SCHEMA, timeout=30)
+                columns = {r[1] for r in self._db.execute("PRAGMA table_info(posts)")}
+                if "image_bytes" not in columns:
+                    self._db.execute(_ADD_IMAGE_BYTES)
         except sqlite3.DatabaseError as exc:
             if is_disk_full(exc, self.root):
                 raise disk_full(self.root) from exc
@@ -112,7 +118,7 @@ class PostStore:
             with on_full_disk(self.root):
                 # INSERT OR IGNORE: a second process may have stored the same post meanwhile.
                 cur = self._db.execute(
-                    "INSERT OR IGNORE INTO posts VALUES (?,?,?,?,?,?,?,?,?)",
+                    "INSERT OR IGNORE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?)",
                     (
                         post.shortcode,
                         post.account,
@@ -123,6 +129,7 @@ class PostStore:
                         post.likes,
                         post.scene,
                         _iso(datetime.now(timezone.utc)),
+                        len(data),
                     ),
                 )
         except DiskFull:
@@ -159,13 +166,24 @@ class PostStore:
             rel = old_rel  # nothing to move: the row keeps pointing where it did
         if data is not None:
             write_atomic(self.root / rel, data)
+        size = len(data) if data is not None else None
         try:
             with on_full_disk(self.root):
                 # Only if the row is still what was read: a concurrent import may have changed it.
                 cur = self._db.execute(
-                    "UPDATE posts SET account=?, caption=?, image=? "
+                    "UPDATE posts SET account=?, caption=?, image=?, "
+                    "image_bytes=COALESCE(?, image_bytes) "
                     "WHERE shortcode=? AND account=? AND caption=? AND image=?",
-                    (post.account, post.caption, rel, post.shortcode, account, caption, old_rel),
+                    (
+                        post.account,
+                        post.caption,
+                        rel,
+                        size,
+                        post.shortcode,
+                        account,
+                        caption,
+                        old_rel,
+                    ),
                 )
         except DiskFull:
             if rel != old_rel:
@@ -232,10 +250,7 @@ class PostStore:
 
     def accounts(self) -> dict[str, int]:
         """Post count per account, most posts first."""
-        rows = self._db.execute(
-            "SELECT account, COUNT(*) FROM posts GROUP BY account ORDER BY COUNT(*) DESC, account"
-        )
-        return {a: n for a, n in rows}
+        return {a: n for a, n in self._db.execute(_ACCOUNTS)}
 
     def posts(self, accounts: Iterable[str] | None = None) -> Iterator[Post]:
         """Stored posts in a stable order (account, time, shortcode), optionally some accounts only."""
@@ -264,12 +279,62 @@ class PostStore:
                 scene=scene,
             )
 
+
+@dataclass(frozen=True)
+class StoreSummary:
+    """What a posts store holds, read without creating or changing anything (for `status`)."""
+
+    root: Path
+    accounts: dict[str, int]  # post count per account, most posts first
+    db_bytes: int  # posts.db and its WAL files
+    photo_bytes: int  # the photos its rows point to
+    readable: bool  # False when posts.db exists but cannot be read
+
+    @property
+    def total(self) -> int:
+        return sum(self.accounts.values())
+
+    @property
     def disk_bytes(self) -> int:
-        """Bytes used by the database and the image files."""
-        total = sum(p.stat().st_size for p in self.root.glob("posts.db*") if p.is_file())
-        for dirpath, _, files in os.walk(self.root / "posts"):
-            total += sum((Path(dirpath) / f).stat().st_size for f in files)
-        return total
+        return self.db_bytes + self.photo_bytes
+
+
+def summarize(root: Path) -> StoreSummary:
+    """Counts and disk use of the store at `root` from its database alone: photo sizes come from
+    `image_bytes`, so a million posts cost one query, not a million stat calls (only rows written
+    before that column existed are stat-ed)."""
+    db = root / "posts.db"
+    db_bytes = sum(p.stat().st_size for p in root.glob("posts.db*") if p.is_file())
+    if not db.is_file():
+        return StoreSummary(root, {}, db_bytes, 0, readable=True)
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            accounts = {a: n for a, n in con.execute(_ACCOUNTS)}
+            photos = _photo_bytes(con, root)
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return StoreSummary(root, {}, db_bytes, 0, readable=False)
+    return StoreSummary(root, accounts, db_bytes, photos, readable=True)
+
+
+def _photo_bytes(con: sqlite3.Connection, root: Path) -> int:
+    columns = {r[1] for r in con.execute("PRAGMA table_info(posts)")}
+    if "image_bytes" not in columns:  # not opened for writing since the column was added
+        return _stat_sizes(root, (r[0] for r in con.execute("SELECT image FROM posts")))
+    (known,) = con.execute("SELECT COALESCE(SUM(image_bytes), 0) FROM posts").fetchone()
+    unknown = con.execute("SELECT image FROM posts WHERE image_bytes IS NULL")
+    return int(known) + _stat_sizes(root, (r[0] for r in unknown))
+
+
+def _stat_sizes(root: Path, rels: Iterable[str]) -> int:
+    total = 0
+    for rel in rels:
+        # A photo may vanish meanwhile (another process): not worth failing a summary.
+        with contextlib.suppress(OSError):
+            total += (root / rel).stat().st_size
+    return total
 
 
 def _bytes_of(image: bytes | Path) -> bytes:

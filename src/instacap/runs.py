@@ -156,8 +156,14 @@ def locate(name: str | None) -> tuple[str, Path, dict[str, Any], Vocab]:
 
 def _peek(name: str) -> dict[str, Any]:
     """meta.json of a run as far as it can be read, {} otherwise (for hints only)."""
+    return peek_meta(run_dir(name))
+
+
+def peek_meta(path: Path) -> dict[str, Any]:
+    """meta.json of the run folder `path` as far as it can be read, {} otherwise (for hints and
+    `status`; `read_meta` is the checked reader)."""
     try:
-        meta = json.loads((run_dir(name) / META_FILE).read_text(encoding="utf-8"))
+        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
     return meta if isinstance(meta, dict) else {}
