@@ -297,17 +297,26 @@ class Captioner:
         return feats
 
     def caption_many(
-        self, photos: Sequence[str | Path], n: int = 5, **overrides: Any
+        self,
+        photos: Sequence[str | Path],
+        n: int = 5,
+        *,
+        config: SampleConfig | None = None,
+        **overrides: Any,
     ) -> list[list[Caption]]:
-        """`n` captions for each photo, best (highest mean log-probability) first."""
-        return self.caption_features(self.features(photos), n=n, **overrides)
+        """`n` captions for each photo, best (highest mean log-probability) first. A whole
+        `config` (from `sample_config`) replaces `n` and `overrides`."""
+        return self.caption_features(self.features(photos), n=n, config=config, **overrides)
 
     def caption_features(
-        self, feats: np.ndarray, n: int = 5, **overrides: Any
+        self, feats: np.ndarray, n: int = 5, *, config: SampleConfig | None = None, **overrides: Any
     ) -> list[list[Caption]]:
         """Like `caption_many`, for photos already encoded: feats [P, D] from the run's encoder."""
-        config = sample_config(n=n, **overrides)
-        out = generate(self.run.model, self.run.vocab, feats, config)
+        if config is None:
+            config = sample_config(n=n, **overrides)
+        elif overrides:
+            raise TypeError("pass either config or single settings, not both")
+        out = generate(self.run.model, self.run.vocab, feats, check_config(config))
         return [sorted(caps, key=lambda c: -c.mean_logprob) for caps in out]
 
     def caption(self, photo: str | Path, n: int = 5, **overrides: Any) -> list[Caption]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -89,7 +89,7 @@ def caption(
         import torch
 
         torch.set_num_threads(1)  # one small LSTM step at a time: extra threads only spin
-    results = captioner.caption_many(photos, **_overrides(config))
+    results = captioner.caption_many(photos, config=config)
     if html_out is not None:
         from instacap import report
 
@@ -118,10 +118,3 @@ def _settings(config: SampleConfig) -> str:
     """The decoding settings in a few words, for the --html page."""
     seed = "" if config.seed is None else f", seed {config.seed}"
     return f"temperature {config.temperature:g}, top-p {config.top_p:g}{seed}"
-
-
-def _overrides(config: SampleConfig) -> dict[str, Any]:
-    return {
-        "n": config.n, "temperature": config.temperature, "top_k": config.top_k, "top_p": config.top_p,
-        "seed": config.seed, "max_len": config.max_len, "max_repeat": config.max_repeat,
-    }  # fmt: skip

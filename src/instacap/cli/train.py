@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 import typer
 
 from instacap.cli.app import app
-from instacap.config import PRESETS, TrainConfig
+from instacap.config import TrainConfig
 
 _T = TrainConfig()
 
@@ -84,27 +83,13 @@ def train(
 
     Examples: instacap train --epochs 30 · instacap train --data demo --name mine · instacap train --resume
     """
-    from instacap import dataset, training
+    from instacap import dataset, presets, training
     from instacap.cli import fitting, render
-    from instacap.config import ORIGINAL_MODEL, ORIGINAL_TRAIN, ModelConfig
-    from instacap.errors import InputError
 
-    if preset not in PRESETS:
-        raise InputError(f"Unknown preset {preset!r}; use {' or '.join(PRESETS)}.")
-    _check_numbers(epochs, batch_size, lr, patience)
-    model_cfg, train_cfg = (
-        (ORIGINAL_MODEL, ORIGINAL_TRAIN) if preset == "original" else (ModelConfig(), _T)
-    )
-    train_cfg = replace(
-        train_cfg,
-        epochs=epochs,
-        patience=patience,
-        seed=seed,
-        device=device,
-        threads=threads,
-        batch_size=batch_size or train_cfg.batch_size,
-        lr=lr or train_cfg.lr,
-    )
+    model_cfg, train_cfg = presets.train_settings(
+        preset, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
+        device=device, threads=threads,
+    )  # fmt: skip
     ds = dataset.load(data)
     result = fitting.fit(as_json, lambda reporter, on_epoch: training.fit(
         ds, model_cfg, train_cfg, name=name, resume=resume, overwrite=overwrite, preset=preset,
@@ -120,18 +105,3 @@ def train(
         )
         if page is not None:
             render.info(f"Curves and captioned validation photos: {page}")
-
-
-def _check_numbers(epochs: int, batch_size: int | None, lr: float | None, patience: int) -> None:
-    """One sentence naming the first out-of-range option (a negative patience would stop training
-    after the first epoch)."""
-    from instacap.errors import InputError
-
-    if epochs < 1:
-        raise InputError(f"--epochs must be at least 1, not {epochs}.")
-    if batch_size is not None and batch_size < 1:
-        raise InputError(f"--batch-size must be at least 1, not {batch_size}.")
-    if lr is not None and lr <= 0:
-        raise InputError(f"--lr must be above 0, not {lr}.")
-    if patience < 0:
-        raise InputError(f"--patience must be 0 (never stop early) or more, not {patience}.")
