@@ -143,8 +143,9 @@ def test_cli_prep_errors_are_one_sentence():
     runner = CliRunner()
     res = runner.invoke(app, ["prep", "--encoder", "thumbnail"])
     assert res.exit_code == 1 and "instacap demo" in res.output and "Traceback" not in res.output
+    # An unknown encoder is a usage error that names the registry's encoders.
     res = runner.invoke(app, ["prep", "--demo", "--encoder", "nope"])
-    assert res.exit_code == 1 and "Unknown encoder" in res.output
+    assert res.exit_code == 2 and "thumbnail" in res.output and "efficientnet_lite0" in res.output
 
 
 class _Recorder:

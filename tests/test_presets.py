@@ -36,3 +36,28 @@ def test_default_preset_is_the_default_configs():
 def test_a_bad_option_is_one_sentence_naming_it(options, named):
     with pytest.raises(InputError, match=named):
         presets.train_settings(**options)
+
+
+def test_shells_complete_the_choices_of_preset_device_and_encoder():
+    import os
+    import subprocess
+    import sys
+
+    from instacap import encoders
+
+    def complete(words: str) -> list[str]:
+        env = {
+            **os.environ,
+            "_INSTACAP_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split()) - (0 if words.endswith(" ") else 1)),
+        }
+        code = "import sys; sys.argv = ['instacap']; from instacap.cli import main; main()"
+        out = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+        )
+        return out.stdout.split()
+
+    assert complete("instacap train --preset ") == ["default", "original"]
+    assert complete("instacap eval --device ") == ["auto", "cpu", "cuda"]
+    assert complete("instacap prep --encoder ") == encoders.names()

@@ -4,6 +4,22 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import Enum
+
+
+class Device(str, Enum):
+    """Where the math runs: `auto` is CUDA when present, else the CPU."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
+class Preset(str, Enum):
+    """`instacap train --preset`: this project's recipe, or the student project's for comparison."""
+
+    default = "default"
+    original = "original"
 
 
 @dataclass(frozen=True)
@@ -71,7 +87,7 @@ ORIGINAL_MODEL = ModelConfig(
     arch="merge", normalize=False, image_weight=1.0, dropout=0.0, image_dropout=0.0
 )
 ORIGINAL_TRAIN = TrainConfig(batch_size=10, lr=1e-3, weight_decay=0.0, clip=0.0, bucket=False)
-PRESETS = ("default", "original")
+PRESETS = tuple(p.value for p in Preset)
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ app = typer.Typer(
         "instacap caption photo.jpg --n 5.  Try it offline first: instacap demo."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode="rich",
     pretty_exceptions_enable=False,
 )

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from instacap.cli.app import app
-from instacap.config import EvalConfig
+from instacap.config import Device, EvalConfig
 
 if TYPE_CHECKING:  # pragma: no cover
     from instacap.evaluation import Report
@@ -61,8 +61,8 @@ def eval_command(
         int, typer.Option("--seed", help="Same seed, same numbers (shuffles and sampling).")
     ] = EvalConfig.seed,
     device: Annotated[
-        str, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")
-    ] = "auto",
+        Device, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")
+    ] = Device.auto,
     threads: Annotated[
         int,
         typer.Option(
@@ -95,7 +95,7 @@ def eval_command(
 
         check_target(html_out)  # before minutes of work, not after
     runtime.tune_allocator()
-    where = str(runtime.pick_device(device))
+    where = str(runtime.pick_device(device.value))
     # The page shows more photos than the terminal's --samples; the terminal keeps its own count.
     shown = max(samples, EVAL_PHOTOS) if html_out is not None else samples
     with render.reporting(transient=True) as reporter:

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from instacap import encoders  # torch-free: the registry only describes the networks
 from instacap.cli.app import app
-from instacap.config import PrepConfig
+from instacap.config import Device, PrepConfig
 
 _D = PrepConfig()
 
+if TYPE_CHECKING:
 
-def _encoders() -> str:
-    from instacap import encoders  # torch-free: the registry only describes the networks
+    class Encoder(str, Enum):
+        """The registry's encoder names (built at run time, below)."""
 
-    return ", ".join(encoders.names())
+else:
+    # The choices of --encoder, as the registry has them, so help lists and shells complete them.
+    Encoder = Enum("Encoder", {name: name for name in encoders.names()}, type=str)
 
 
 @app.command()
@@ -37,15 +42,15 @@ def prep(
         ),
     ] = None,
     encoder: Annotated[
-        str,
+        Encoder,
         typer.Option(
             "--encoder",
             "-e",
-            help=f"Image encoder: {_encoders()} (docs/prep.md compares them). The default reads "
+            help="Image encoder (docs/prep.md compares them). The default reads "
             "real photos with weights installed with instacap; thumbnail needs no weights but "
             "only sees colours and layout.",
         ),
-    ] = _D.encoder,
+    ] = Encoder(_D.encoder),
     weights: Annotated[
         Path | None,
         typer.Option(
@@ -80,8 +85,8 @@ def prep(
         ),
     ] = _D.workers,
     device: Annotated[
-        str, typer.Option("--device", help="auto, cpu or cuda (for the encoder).")
-    ] = "auto",
+        Device, typer.Option("--device", help="auto, cpu or cuda (for the encoder).")
+    ] = Device.auto,
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even when nothing changed.")
     ] = False,
@@ -96,11 +101,11 @@ def prep(
 
     Examples: instacap prep · instacap prep --demo --encoder thumbnail · instacap prep -a natgeo -a nasa
     """
-    from instacap import dataset, encoders, runtime
+    from instacap import dataset, runtime
     from instacap.cli import render
 
     config = PrepConfig(
-        encoder=encoder,
+        encoder=encoder.value,
         min_count=min_count,
         max_len=max_len,
         val_share=val_share,
@@ -109,7 +114,7 @@ def prep(
         workers=workers,
     )
     wanted = [a.strip() for raw in accounts or [] for a in raw.split(",") if a.strip()] or None
-    dev = str(runtime.pick_device(device)) if encoders.spec(encoder).size else "cpu"
+    dev = str(runtime.pick_device(device.value)) if encoders.spec(encoder.value).size else "cpu"
     with render.reporting(transient=True) as reporter:
         ds = dataset.build(
             config,

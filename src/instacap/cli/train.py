@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from instacap.cli.app import app
-from instacap.config import TrainConfig
+from instacap.config import Device, Preset, TrainConfig
 
 _T = TrainConfig()
 
@@ -33,13 +33,13 @@ def train(
         bool, typer.Option("--overwrite", help="Replace an existing run of the same name.")
     ] = False,
     preset: Annotated[
-        str,
+        Preset,
         typer.Option(
             "--preset",
             help="default: normalised branches, image fed at every step, length buckets. "
             "original: the student project's network and recipe (batch 10, padded to 150).",
         ),
-    ] = "default",
+    ] = Preset.default,
     epochs: Annotated[
         int, typer.Option("--epochs", "-e", help="Passes over the training set.")
     ] = _T.epochs,
@@ -63,7 +63,9 @@ def train(
     seed: Annotated[
         int, typer.Option("--seed", help="Same seed, same data: same model.")
     ] = _T.seed,
-    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = _T.device,
+    device: Annotated[
+        Device, typer.Option("--device", help="auto (CUDA when present), cpu or cuda.")
+    ] = Device(_T.device),
     threads: Annotated[
         int,
         typer.Option(
@@ -87,12 +89,12 @@ def train(
     from instacap.cli import fitting, render
 
     model_cfg, train_cfg = presets.train_settings(
-        preset, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
-        device=device, threads=threads,
+        preset.value, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
+        device=device.value, threads=threads,
     )  # fmt: skip
     ds = dataset.load(data)
     result = fitting.fit(as_json, lambda reporter, on_epoch: training.fit(
-        ds, model_cfg, train_cfg, name=name, resume=resume, overwrite=overwrite, preset=preset,
+        ds, model_cfg, train_cfg, name=name, resume=resume, overwrite=overwrite, preset=preset.value,
         reporter=reporter, on_epoch=on_epoch,
     ))  # fmt: skip
     page = fitting.write_report(result.name, ds)
