@@ -131,3 +131,27 @@ def test_captioner_encodes_photos_with_the_weights_the_run_was_prepared_with(
     )  # fmt: skip
     Captioner(run).encoder  # noqa: B018  (the property builds the encoder)
     assert asked == {"name": "resnet50", "weights": weights}
+
+
+def test_captioner_refuses_an_encoder_that_gives_other_features_than_the_run_learned(
+    model_vocab, monkeypatch, tmp_path
+):
+    """A `prep --weights FILE` run whose file changed since would caption from other features."""
+    from types import SimpleNamespace
+
+    from instacap import encoders
+    from instacap.errors import CheckpointError
+    from instacap.sampling import Captioner
+
+    now = {"key": "resnet50-0badf00d"}
+    monkeypatch.setattr(
+        encoders, "get", lambda name, **kw: SimpleNamespace(key=now["key"], weights_sha256=None)
+    )
+    model, vocab = model_vocab
+    weights = tmp_path / "resnet50-mine.pth"
+    meta = {"encoder_weights": str(weights), "encoder_key": "resnet50-12345678"}
+    run = SimpleNamespace(name="r", model=model, vocab=vocab, encoder="resnet50", meta=meta)
+    with pytest.raises(CheckpointError, match=r"resnet50-12345678.*resnet50-mine\.pth changed"):
+        Captioner(run).encoder  # noqa: B018  (the property builds the encoder)
+    now["key"] = "resnet50-12345678"  # the file as it was: captions as before
+    assert Captioner(run).encoder.key == "resnet50-12345678"

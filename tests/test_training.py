@@ -49,6 +49,8 @@ def test_fit_writes_a_complete_run(tiny):
     assert [e.epoch for e in epochs] == [1, 2, 3] and epochs[0].sample is not None
     meta = json.loads((result.path / "meta.json").read_text())
     assert meta["encoder"] == "thumbnail" and meta["dataset"]["fingerprint"] == tiny.fingerprint
+    # The features' identity as prep recorded it, so caption can check it opens the same encoder.
+    assert meta["encoder_key"] == tiny.info["encoder_key"] == "thumbnail"
     assert meta["metrics"]["best_epoch"] == result.best_epoch
     best = min(lines, key=lambda x: x["val_loss"])
     assert result.best_epoch == best["epoch"]

@@ -41,7 +41,7 @@ class Run:
     vocab: Vocab
     encoder: str
     dataset: str
-    meta: dict
+    meta: dict[str, Any]
 
 
 def run_dir(name: str) -> Path:
@@ -180,6 +180,22 @@ def make_run(name: str, path: Path, model: Any, vocab: Vocab, meta: dict[str, An
         dataset=str(dataset.get("name", "")) if isinstance(dataset, dict) else "",
         meta=meta,
     )
+
+
+def check_encoder(name: str, meta: dict[str, Any], encoder: Any) -> None:
+    """Refuse an encoder (`encoders.Encoder`) whose features differ from the ones the run was
+    trained on, as meta.json recorded them from prep (runs from before that record pass)."""
+    key, sha = meta.get("encoder_key"), meta.get("encoder_weights_sha256")
+    got_sha = getattr(encoder, "weights_sha256", None)
+    if (isinstance(key, str) and encoder.key != key) or (
+        isinstance(sha, str) and isinstance(got_sha, str) and got_sha != sha
+    ):
+        weights = meta.get("encoder_weights")
+        where = f"the weights file {weights} changed since" if weights else "its weights differ"
+        raise CheckpointError(
+            f"Run {name!r} was trained on {key or meta.get('encoder')} features, but {where} "
+            f"(the encoder opens as {encoder.key}); restore that file or prep and train again."
+        )
 
 
 # -- files ------------------------------------------------------------------------------------

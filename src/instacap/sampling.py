@@ -273,12 +273,14 @@ class Captioner:
     @property
     def encoder(self) -> Any:
         if self._encoder is None:
-            from instacap import encoders
+            from instacap import encoders, runs
 
             weights = self.run.meta.get("encoder_weights")  # set when prep used --weights FILE
-            self._encoder = encoders.get(
+            encoder = encoders.get(
                 self.run.encoder, weights=Path(weights) if weights else None, device=self.device
             )
+            runs.check_encoder(self.run.name, self.run.meta, encoder)
+            self._encoder = encoder
         return self._encoder
 
     def features(self, photos: Sequence[str | Path]) -> np.ndarray:

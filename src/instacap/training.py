@@ -594,6 +594,10 @@ def _meta(name: str, dataset: Any, model_config: ModelConfig, train_config: Trai
         "encoder": dataset.encoder,
         # A `prep --weights FILE` data set: captions must be encoded with the same weights.
         "encoder_weights": dataset.info.get("weights"),
+        # The features the run learned from, as prep recorded them: `caption` checks that the
+        # encoder it opens gives the same (a --weights file changed since would not).
+        "encoder_key": dataset.info.get("encoder_key"),
+        "encoder_weights_sha256": dataset.info.get("weights_sha256"),
         "feature_dim": int(dataset.feature_dim),
         "vocab": dataset.vocab.to_json(),
         "dataset": {
