@@ -124,6 +124,22 @@ def test_bad_settings_are_rejected_before_anything_is_written(bad, message, inst
     assert not (instacap_home / "datasets").exists()
 
 
+def test_prep_demo_on_a_fresh_cache_generates_the_demo_posts_first(monkeypatch):
+    from instacap.errors import NotReady
+
+    # The library's build only reads a store: an empty demo store is "no posts yet".
+    with pytest.raises(NotReady, match="No posts to prepare"):
+        dataset.build(THUMB, demo=True)
+    real = demo.generate
+    monkeypatch.setattr(demo, "generate", lambda store, n, **kw: real(store, n=24, size=48))
+    res = CliRunner().invoke(
+        app, ["prep", "--demo", "--encoder", "thumbnail", "--min-count", "2", "--json"]
+    )
+    assert res.exit_code == 0, res.output
+    summary = json.loads(res.stdout)
+    assert summary["store"] == "demo" and summary["train"] + summary["val"] == 24
+
+
 def test_cli_prep_on_demo_data_twice():
     _demo_store(24)
     runner = CliRunner()

@@ -93,7 +93,7 @@ def build(
 
     name = paths.validate_name(name or ("demo" if demo else "default"), "data set name")
     _check_config(config)
-    posts = _read_posts(demo, accounts, reporter)
+    posts = _read_posts(demo, accounts)
     key = encoders.key_for(config.encoder, weights)
     fp = fingerprint(posts, key, config)
     folder = paths.datasets_dir() / name
@@ -239,21 +239,13 @@ def _check_config(config: PrepConfig) -> None:
         raise InputError(f"--workers must be 0 (decode inline) or more, not {config.workers}.")
 
 
-def _read_posts(demo: bool, accounts: list[str] | None, reporter: Reporter) -> list[Post]:
+def _read_posts(demo: bool, accounts: list[str] | None) -> list[Post]:
     if accounts:
         for a in accounts:
             paths.validate_account(a)
-    store = PostStore.open(demo=demo)
-    try:
-        if demo and store.count() == 0:
-            from instacap import demo as demo_data
-
-            store.close()
-            store = demo_data.ensure(reporter=reporter)
+    with PostStore.open(demo=demo) as store:
         posts = list(store.posts(accounts))
         stored = store.accounts()
-    finally:
-        store.close()
     if not posts and accounts:
         have = ", ".join(list(stored)[:10]) or "none"
         raise InputError(

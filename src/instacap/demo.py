@@ -702,6 +702,14 @@ def generate(
     return added
 
 
+def fill_if_empty(n: int = 640, reporter: Reporter = SILENT) -> None:
+    """Generate the demo posts when the demo store holds none (`instacap prep --demo` on a fresh
+    cache); a store the demo already filled, with any number of posts, is used as it is."""
+    with PostStore.open(demo=True) as store:
+        if store.count() == 0:
+            generate(store, n=n, reporter=reporter)
+
+
 def ensure(n: int = 640, seed: int = 0, reporter: Reporter = SILENT) -> PostStore:
     """The demo posts store, generated first if it holds fewer than `n` posts."""
     store = PostStore.open(demo=True)

@@ -102,6 +102,7 @@ def prep(
     Examples: instacap prep · instacap prep --demo --encoder thumbnail · instacap prep -a natgeo -a nasa
     """
     from instacap import dataset, runtime
+    from instacap import demo as demo_data
     from instacap.cli import render
 
     config = PrepConfig(
@@ -116,6 +117,8 @@ def prep(
     wanted = [a.strip() for raw in accounts or [] for a in raw.split(",") if a.strip()] or None
     dev = str(runtime.pick_device(device.value)) if encoders.spec(encoder.value).size else "cpu"
     with render.reporting(transient=True) as reporter:
+        if demo:  # a fresh cache: the built-in posts first
+            demo_data.fill_if_empty(reporter=reporter)
         ds = dataset.build(
             config,
             name=name,
