@@ -10,28 +10,29 @@ import numpy as np
 import pytest
 
 from instacap import evaluation as ev
+from instacap import metrics
 
 # ----------------------------------------------------------------------------- likelihood metrics
 
 
 def test_bpc_of_certain_model_is_zero_and_uniform_is_log2_vocab():
     counts = np.array([5, 5, 5])
-    assert ev.bpc_from_totals(np.zeros(3), counts) == 0.0
-    assert ev.bpc_from_totals(counts * math.log(64), counts) == pytest.approx(6.0)
+    assert metrics.bpc_from_totals(np.zeros(3), counts) == 0.0
+    assert metrics.bpc_from_totals(counts * math.log(64), counts) == pytest.approx(6.0)
 
 
 def test_bpc_from_totals_weights_by_tokens():
     # 10 tokens at 1 bit and 30 tokens at 3 bits -> 100 bits / 40 tokens.
     nats = np.array([10 * math.log(2), 30 * 3 * math.log(2)])
-    assert ev.bpc_from_totals(nats, np.array([10, 30])) == pytest.approx(2.5)
+    assert metrics.bpc_from_totals(nats, np.array([10, 30])) == pytest.approx(2.5)
 
 
 @pytest.mark.parametrize("n", [2, 3, 7, 100])
 def test_derangement_moves_every_photo_and_is_seeded(n):
-    perm = ev.derangement(n, seed=3)
+    perm = metrics.derangement(n, seed=3)
     assert sorted(perm.tolist()) == list(range(n))
     assert not np.any(perm == np.arange(n))
-    assert np.array_equal(perm, ev.derangement(n, seed=3))
+    assert np.array_equal(perm, metrics.derangement(n, seed=3))
 
 
 def test_eval_bpc_agrees_with_the_validation_bpc_training_reports():
@@ -51,7 +52,7 @@ def test_eval_bpc_agrees_with_the_validation_bpc_training_reports():
         ids[i, :n] = [BOS, *rng.integers(4, 30, n - 2), EOS]
     feats = rng.standard_normal((4, 6)).astype(np.float32)
 
-    bpc = ev.bpc_from_totals(ev.caption_nats(model, feats, ids, lengths), lengths - 1)
+    bpc = metrics.bpc_from_totals(ev.caption_nats(model, feats, ids, lengths), lengths - 1)
     x = torch.from_numpy(ids)
     with torch.no_grad():
         logits, _ = model(torch.from_numpy(feats), x[:, :-1])
@@ -59,13 +60,13 @@ def test_eval_bpc_agrees_with_the_validation_bpc_training_reports():
     assert count == int((lengths - 1).sum())
     assert bpc == pytest.approx(float(nll) / count / math.log(2), rel=1e-5)
     # And the photo matters to this scorer: another photo gives another number.
-    assert ev.bpc_from_totals(
+    assert metrics.bpc_from_totals(
         ev.caption_nats(model, feats[::-1].copy(), ids, lengths), lengths - 1
     ) != pytest.approx(bpc)
 
 
 def _blocks(n=150, k=100):
-    return ev.retrieval_blocks(n, k, limit=0, seed=0)
+    return metrics.retrieval_blocks(n, k, limit=0, seed=0)
 
 
 CAPTIONS = [f"caption {i}" for i in range(150)]
@@ -76,32 +77,32 @@ def test_retrieval_blocks_cover_the_photos_in_near_equal_blocks():
     assert [len(b) for b in blocks] == [75, 75]
     assert sorted(np.concatenate(blocks).tolist()) == list(range(150))
     assert all(np.array_equal(a, b) for a, b in zip(blocks, _blocks(), strict=True))
-    assert [len(b) for b in ev.retrieval_blocks(1000, 100, limit=200, seed=1)] == [100, 100]
-    assert [len(b) for b in ev.retrieval_blocks(40, 100, limit=200, seed=1)] == [40]
+    assert [len(b) for b in metrics.retrieval_blocks(1000, 100, limit=200, seed=1)] == [100, 100]
+    assert [len(b) for b in metrics.retrieval_blocks(40, 100, limit=200, seed=1)] == [40]
 
 
 def test_perfect_scorer_retrieves_everything():
-    acc, chance = ev.retrieval_at_1(_blocks(), CAPTIONS, lambda p, c: (p == c).astype(float))
+    acc, chance = metrics.retrieval_at_1(_blocks(), CAPTIONS, lambda p, c: (p == c).astype(float))
     assert acc == 1.0 and chance == pytest.approx(1 / 75)
 
 
 def test_scorer_that_ignores_the_photo_lands_on_chance():
     # Some captions are likelier than others, whatever the photo: that alone must not win.
-    acc, chance = ev.retrieval_at_1(_blocks(), CAPTIONS, lambda p, c: np.sin(c.astype(float)))
+    acc, chance = metrics.retrieval_at_1(_blocks(), CAPTIONS, lambda p, c: np.sin(c.astype(float)))
     assert acc == pytest.approx(chance)
-    acc, _ = ev.retrieval_at_1(_blocks(), CAPTIONS, lambda p, c: np.zeros(len(c)))
+    acc, _ = metrics.retrieval_at_1(_blocks(), CAPTIONS, lambda p, c: np.zeros(len(c)))
     assert acc == pytest.approx(1 / 75)
 
 
 def test_adversarial_scorer_never_retrieves():
-    acc, _ = ev.retrieval_at_1(_blocks(), CAPTIONS, lambda p, c: -(p == c).astype(float))
+    acc, _ = metrics.retrieval_at_1(_blocks(), CAPTIONS, lambda p, c: -(p == c).astype(float))
     assert acc == 0.0
 
 
 def test_identical_captions_are_not_rivals():
     scores = np.eye(4)
     scores[0, 3] = 10.0  # photo 0 likes caption 3 best, but caption 3 has caption 0's text
-    credit, size = ev.retrieval_credit(scores, ["a", "b", "c", "a"])
+    credit, size = metrics.retrieval_credit(scores, ["a", "b", "c", "a"])
     assert size.tolist() == [3, 4, 4, 3]
     assert credit[0] == 1.0 and credit[1] == 1.0 and credit[2] == 1.0
 
@@ -110,7 +111,7 @@ def test_identical_captions_are_not_rivals():
 
 
 def test_words_trim_punctuation_but_keep_tags_and_mentions():
-    assert ev.words("Sunset!! #Beach @nat.geo, (wow) 🌅") == [
+    assert metrics.words("Sunset!! #Beach @nat.geo, (wow) 🌅") == [
         "sunset",
         "#beach",
         "@nat.geo",
@@ -120,17 +121,17 @@ def test_words_trim_punctuation_but_keep_tags_and_mentions():
 
 
 def test_distinct_2():
-    assert ev.distinct_2(["a b c", "a b d"]) == pytest.approx(3 / 4)  # a-b twice
-    assert ev.distinct_2(["x x x x x"]) == pytest.approx(1 / 4)
-    assert ev.distinct_2(["one", ""]) == 0.0
+    assert metrics.distinct_2(["a b c", "a b d"]) == pytest.approx(3 / 4)  # a-b twice
+    assert metrics.distinct_2(["x x x x x"]) == pytest.approx(1 / 4)
+    assert metrics.distinct_2(["one", ""]) == 0.0
 
 
 def test_known_words_and_copies():
     train = ["Golden sunset at the beach", "Coffee first."]
-    vocab = ev.vocabulary_of(train)
-    assert ev.known_word_share(["sunset coffee zzz", "beach!"], vocab) == pytest.approx(3 / 4)
+    vocab = metrics.vocabulary_of(train)
+    assert metrics.known_word_share(["sunset coffee zzz", "beach!"], vocab) == pytest.approx(3 / 4)
     copies = {c.strip() for c in train}
-    assert ev.copy_share(["Coffee first. ", "Coffee second."], copies) == 0.5
+    assert metrics.copy_share(["Coffee first. ", "Coffee second."], copies) == 0.5
 
 
 @pytest.mark.parametrize(
@@ -147,15 +148,17 @@ def test_known_words_and_copies():
     ],
 )
 def test_degenerate(text, ended, expected):
-    assert ev.is_degenerate(text, ended) is expected
+    assert metrics.is_degenerate(text, ended) is expected
 
 
 def test_hashtag_mention_and_eos_shares():
     texts = ["#sun is up", "hi @nasa", "email me a@b.com", "plain", "#a @b"]
-    assert ev.hashtag_share(texts) == pytest.approx(2 / 5)
-    assert ev.mention_share(texts) == pytest.approx(2 / 5)  # an e-mail address is not a mention
-    assert ev.ended_share([True, False, True, True]) == 0.75
-    assert ev.degenerate_share(["b" * 30, "ok"], [False, True]) == 0.5
+    assert metrics.hashtag_share(texts) == pytest.approx(2 / 5)
+    assert metrics.mention_share(texts) == pytest.approx(
+        2 / 5
+    )  # an e-mail address is not a mention
+    assert metrics.ended_share([True, False, True, True]) == 0.75
+    assert metrics.degenerate_share(["b" * 30, "ok"], [False, True]) == 0.5
 
 
 def test_scene_accuracy_on_hand_made_scenes():
@@ -163,10 +166,10 @@ def test_scene_accuracy_on_hand_made_scenes():
         return "beach" if "#beach" in text else "forest" if "#forest" in text else None
 
     texts = ["waves #beach", "trees #forest", "nothing", "more #beach"]
-    assert ev.scene_accuracy(texts, ["beach", "beach", "beach", None], scene_of) == pytest.approx(
-        1 / 3
-    )
-    assert ev.scene_accuracy(texts, [None] * 4, scene_of) is None
+    assert metrics.scene_accuracy(
+        texts, ["beach", "beach", "beach", None], scene_of
+    ) == pytest.approx(1 / 3)
+    assert metrics.scene_accuracy(texts, [None] * 4, scene_of) is None
 
 
 # ----------------------------------------------------------------------------- a run measured end to end
@@ -393,10 +396,12 @@ def test_scene_check_on_demo_captions():
         posts = list(store.posts())
     captions = [p.caption for p in posts]
     scenes = [p.scene for p in posts]
-    assert ev.scene_accuracy(captions, scenes, demo.scene_of) == 1.0  # each names its own scene
+    assert (
+        metrics.scene_accuracy(captions, scenes, demo.scene_of) == 1.0
+    )  # each names its own scene
     # Captions paired with the wrong photos name the wrong scene.
-    wrong = [captions[i] for i in ev.derangement(len(posts), seed=0)]
-    assert ev.scene_accuracy(wrong, scenes, demo.scene_of) < 0.2
+    wrong = [captions[i] for i in metrics.derangement(len(posts), seed=0)]
+    assert metrics.scene_accuracy(wrong, scenes, demo.scene_of) < 0.2
 
 
 def test_evaluate_from_python_takes_setting_overrides(tiny_home, monkeypatch):
