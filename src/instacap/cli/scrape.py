@@ -147,7 +147,7 @@ def scrape(
         total = store.count()
     _report(summary, total)
     if json_out:
-        render.print_json(summary.to_dict() | {"total_in_store": total})
+        render.print_json(summary.to_json() | {"total_in_store": total})
     if not summary.ok:
         raise typer.Exit(EXIT_ERROR)
 

@@ -50,7 +50,7 @@ class AccountResult:
     skipped: Mapping[str, int] = field(default_factory=dict)  # reason -> count
     error: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "account": self.account,
             "status": self.status,
@@ -76,7 +76,7 @@ class ScrapeSummary:
     def ok(self) -> bool:
         return self.stopped is None and all(a.status == "ok" for a in self.accounts)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,
             "stored": self.stored,
@@ -84,5 +84,5 @@ class ScrapeSummary:
             "skipped": sum(sum(a.skipped.values()) for a in self.accounts),
             "waited_s": round(self.waited_s, 1),
             "stopped": self.stopped,
-            "accounts": [a.to_dict() for a in self.accounts],
+            "accounts": [a.to_json() for a in self.accounts],
         }
