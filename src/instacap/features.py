@@ -15,11 +15,9 @@ appending. So an interrupted prep keeps every finished batch and never records a
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import sqlite3
-import sys
 import time
 from collections import Counter
 from collections.abc import Iterator, Sequence
@@ -30,9 +28,10 @@ from typing import Any
 
 import numpy as np
 
-from instacap import images, paths, runtime
-from instacap.encoders import Encoder, fit
-from instacap.errors import BadImage, CacheError
+from instacap import paths
+from instacap.decoding import decoded
+from instacap.encoders import Encoder
+from instacap.errors import CacheError
 from instacap.files import (
     crash_point,
     disk_full,
@@ -226,30 +225,6 @@ def open_matrix(path: Path, rows: int, dim: int) -> np.ndarray:
 # -- computing -------------------------------------------------------------------------------------
 
 
-class _Decode:
-    """Map-style dataset for the DataLoader: file -> (position, uint8 [S, S, 3] or reason)."""
-
-    def __init__(self, size: int, files: list[Path], positions: list[int]) -> None:
-        # Only the size travels to the workers, not the encoder (its network may be large).
-        self.size, self.files, self.positions = size, files, positions
-
-    def __len__(self) -> int:
-        return len(self.files)
-
-    def __getitem__(self, i: int) -> tuple[int, np.ndarray | None, str]:
-        try:
-            img = images.open_rgb(self.files[i], draft=(self.size, self.size))
-            return self.positions[i], fit(img, self.size), ""
-        except BadImage as exc:
-            return self.positions[i], None, exc.reason
-
-
-def _collate(
-    items: list[tuple[int, np.ndarray | None, str]],
-) -> list[tuple[int, np.ndarray | None, str]]:
-    return items  # stacking happens in the main process, after bad images are dropped
-
-
 def compute(
     encoder: Encoder,
     files: Sequence[Path],
@@ -361,36 +336,6 @@ def _run(
             del pending[:batch_size]
     if pending:
         flush(pending)
-
-
-def decoded(
-    encoder: Encoder, files: list[Path], positions: list[int], batch_size: int, workers: int
-) -> Iterator[list[tuple[int, np.ndarray | None, str]]]:
-    """Chunks of (position, uint8 [S, S, 3] or None, skip reason), decoded in `workers` processes
-    (0: here). bench/prep.py times this alone as the decoding limit of the pipeline."""
-    from torch.utils.data import DataLoader
-
-    # Workers decode small chunks so that both start at once and the first encoder batch is
-    # ready early; the caller gathers chunks into encoder batches of `batch_size`.
-    chunk = max(1, min(8, -(-batch_size // max(workers, 1))))
-    decode: Any = _Decode(encoder.size, files, positions)  # a map-style dataset, duck-typed
-    loader: Any = DataLoader(
-        decode,
-        batch_size=chunk,
-        num_workers=workers,
-        collate_fn=_collate,
-        # Enough decoded ahead to fill the next encoder batch while this one runs.
-        prefetch_factor=(-(-batch_size // (chunk * workers)) + 1) if workers else None,
-        multiprocessing_context=_mp_context() if workers else None,
-        # Workers end with prep however prep ends (kill -9, the OOM killer), never linger.
-        worker_init_fn=functools.partial(runtime.die_with_parent, os.getpid()) if workers else None,
-    )
-    return iter(loader)
-
-
-def _mp_context() -> str | None:
-    # fork is fastest to start and fine here (workers only decode with PIL); elsewhere the default.
-    return "fork" if sys.platform.startswith("linux") else None
 
 
 def _chunks(items: list[Any], n: int) -> Iterator[list[Any]]:
