@@ -33,6 +33,7 @@ from instacap.metrics import (
     vocabulary_of,
 )
 from instacap.progress import SILENT, Reporter
+from instacap.runs import Run
 
 if TYPE_CHECKING:  # pragma: no cover
     from instacap.quiz import Summary
@@ -236,7 +237,7 @@ def likelihood_metrics(
 # ----------------------------------------------------------------------------- generated captions
 
 
-def decoding(run: Any, config: EvalConfig) -> SampleConfig:
+def decoding(run: Run, config: EvalConfig) -> SampleConfig:
     """The run's default decoding (SampleConfig defaults, or what its meta.json recorded) with the
     evaluation's caption count and seed."""
     base = SampleConfig()
@@ -248,7 +249,7 @@ def decoding(run: Any, config: EvalConfig) -> SampleConfig:
 
 
 def generate_all(
-    run: Any,
+    run: Run,
     feats: np.ndarray,
     sample: SampleConfig,
     generate: Callable[..., list[list[Any]]],
@@ -304,7 +305,7 @@ def text_metrics(
 
 
 def measure(
-    run: Any,
+    run: Run,
     pool: Pool,
     train_captions: Sequence[str],
     config: EvalConfig = EvalConfig(),
@@ -358,7 +359,7 @@ def measure(
 
 
 def evaluate(
-    run: Any = None,
+    run: str | Run | None = None,
     dataset: str | None = None,
     config: EvalConfig = EvalConfig(),
     samples: int = 0,
@@ -390,7 +391,7 @@ def evaluate(
 
 
 def load_pool(
-    run: Any, name: str | None, config: EvalConfig, reporter: Reporter = SILENT
+    run: Run, name: str | None, config: EvalConfig, reporter: Reporter = SILENT
 ) -> tuple[Pool, list[str], str]:
     """(photos to measure, the run's training captions, data set name).
 
@@ -453,7 +454,7 @@ def load_pool(
     return pool.take(subset(len(pool), config.max_photos, config.seed)), train_captions, target.name
 
 
-def _trained_fingerprint(run: Any) -> str | None:
+def _trained_fingerprint(run: Run) -> str | None:
     meta = run.meta if isinstance(run.meta, dict) else {}
     data = meta.get("dataset")
     return data.get("fingerprint") if isinstance(data, dict) else meta.get("fingerprint")

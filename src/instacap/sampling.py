@@ -26,6 +26,7 @@ import numpy as np
 from instacap.config import SampleConfig
 from instacap.errors import InputError
 from instacap.numpy_model import NumpyModel, StepFn
+from instacap.runs import Run
 from instacap.tokenizer import BOS, EOS, PAD, UNK, Vocab
 
 # Tokens that are never written: padding, a second BOS, and UNK (it would print as U+FFFD).
@@ -243,7 +244,7 @@ class Captioner:
     Never prints; photos that cannot be read raise `instacap.errors.BadImage`.
     """
 
-    def __init__(self, run: Any, device: str = "cpu") -> None:
+    def __init__(self, run: Run, device: str = "cpu") -> None:
         self.run = run
         self.device = device
         self._encoder: Any = None

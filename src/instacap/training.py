@@ -28,6 +28,7 @@ import torch
 
 from instacap import __version__, checkpoint, runs, runtime
 from instacap.config import ModelConfig, SampleConfig, TrainConfig
+from instacap.dataset import Dataset
 from instacap.errors import CheckpointError, DiskFull, InputError, NotReady
 from instacap.files import on_full_disk, remove_temp_files
 from instacap.model import CaptionModel, token_nll
@@ -106,7 +107,7 @@ class _Position:
 
 
 def fit(
-    dataset: Any,
+    dataset: Dataset,
     model_config: ModelConfig = ModelConfig(),
     train_config: TrainConfig = TrainConfig(),
     name: str | None = None,
@@ -151,7 +152,7 @@ def fit(
         raise
 
 
-def _fit(dataset: Any, model_config: ModelConfig, train_config: TrainConfig, name: str,
+def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig, name: str,
          path: Path, device: torch.device, resume: bool, preset: str, reporter: Reporter,
          on_epoch: Callable[[EpochResult], None] | None) -> FitResult:  # fmt: skip
     """`fit` once the run's folder and settings are settled."""
@@ -205,7 +206,7 @@ def _fit(dataset: Any, model_config: ModelConfig, train_config: TrainConfig, nam
 def _plan(
     path: Path,
     name: str,
-    dataset: Any,
+    dataset: Dataset,
     model_config: ModelConfig,
     train_config: TrainConfig,
     preset: str,
@@ -261,7 +262,7 @@ def _plan_restart(path: Path, name: str, model_config: ModelConfig, train_config
     return "fresh", model_config, train_config, preset
 
 
-def _plan_existing(path: Path, name: str, dataset: Any, model_config: ModelConfig,
+def _plan_existing(path: Path, name: str, dataset: Dataset, model_config: ModelConfig,
                    train_config: TrainConfig, preset: str, resume: bool, reporter: Reporter,
                    ) -> tuple[str, ModelConfig, TrainConfig, str]:  # fmt: skip
     """A run with last.pt: continue it, do nothing (finished, same command), or refuse."""
@@ -355,7 +356,7 @@ def _saved_settings(
 
 def _same_settings(
     meta: dict[str, Any],
-    dataset: Any,
+    dataset: Dataset,
     model_config: ModelConfig,
     train_config: TrainConfig,
     preset: str,
@@ -387,7 +388,7 @@ def _dict(value: Any) -> dict[str, Any]:
 class _Trainer:
     """One epoch of batches plus the validation pass, on tensors prepared once."""
 
-    def __init__(self, dataset: Any, model: CaptionModel, opt: Any, config: TrainConfig,
+    def __init__(self, dataset: Dataset, model: CaptionModel, opt: Any, config: TrainConfig,
                  device: torch.device, reporter: Reporter) -> None:  # fmt: skip
         self.model, self.opt, self.config, self.device = model, opt, config, device
         self.reporter = reporter
@@ -581,7 +582,7 @@ def _restore(path: Path, model: CaptionModel, opt: Any, device: torch.device) ->
     return pos
 
 
-def _meta(name: str, dataset: Any, model_config: ModelConfig, train_config: TrainConfig,
+def _meta(name: str, dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
           preset: str) -> dict[str, Any]:  # fmt: skip
     return {
         "format": runs.FORMAT,
@@ -615,7 +616,7 @@ def _default_name(dataset_name: str) -> str:
     return f"{dataset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
-def _check_data(dataset: Any) -> None:
+def _check_data(dataset: Dataset) -> None:
     if len(dataset.train) == 0:
         raise NotReady(
             f"Data set {dataset.name!r} has no training captions; add posts and run `instacap prep` again."
