@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -213,12 +214,13 @@ def _pool(n: int = 40) -> ev.Pool:
     return ev.Pool(
         ids=ids,
         lengths=lengths,
-        feats=(sign[:, None] * np.ones((n, 2))).astype(np.float32),
-        captions=captions,
-        scenes=[None] * n,
+        feature_rows=np.arange(n),
+        matrix=(sign[:, None] * np.ones((n, 2))).astype(np.float32),
         shortcodes=[f"P{i}" for i in range(n)],
         accounts=["me"] * n,
-        images=[f"/x/{i}.jpg" for i in range(n)],
+        captions=captions,
+        images=[Path(f"/x/{i}.jpg") for i in range(n)],
+        scenes=[None] * n,
     )
 
 
@@ -240,7 +242,9 @@ def _run(weight: float) -> SimpleNamespace:
 
 def test_caption_nats_sum_targets_after_bos_including_eos():
     pool = _pool(4)
-    nats = ev.caption_nats(SignModel(0.0), pool.feats, pool.ids, pool.lengths)
+    nats = ev.caption_nats(
+        SignModel(0.0), pool.features(np.arange(len(pool))), pool.ids, pool.lengths
+    )
     # Text-only: p(letter) = 1 / (2 + e^-2) for both letters; p(EOS) likewise with e^-2 on top.
     z = 2 + math.exp(-2)
     expect = [(ln - 2) * math.log(z) + (2 + math.log(z)) for ln in pool.lengths]

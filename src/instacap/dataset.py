@@ -59,6 +59,21 @@ class Split:
     def __len__(self) -> int:
         return len(self.shortcodes)
 
+    def take(self, idx: np.ndarray) -> Split:
+        """Posts `idx` of this split, in that order (the feature matrix is shared, not copied)."""
+        pick = [int(i) for i in idx]
+        return Split(
+            ids=self.ids[idx],
+            lengths=self.lengths[idx],
+            feature_rows=self.feature_rows[idx],
+            matrix=self.matrix,
+            shortcodes=[self.shortcodes[i] for i in pick],
+            accounts=[self.accounts[i] for i in pick],
+            captions=[self.captions[i] for i in pick],
+            images=[self.images[i] for i in pick],
+            scenes=[self.scenes[i] for i in pick],
+        )
+
 
 @dataclass(frozen=True)
 class Dataset:

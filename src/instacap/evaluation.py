@@ -10,11 +10,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from instacap.config import EvalConfig, SampleConfig
+from instacap.dataset import Split
 from instacap.errors import InputError
 from instacap.metrics import (
     bpc_from_totals,
@@ -124,34 +126,8 @@ def _finite(value: Any) -> Any:
 # ----------------------------------------------------------------------------- the photos measured
 
 
-@dataclass(frozen=True)
-class Pool:
-    """The captions and photo features a run is measured on, already in the run's token ids."""
-
-    ids: np.ndarray  # [N, L] int64: BOS tok... EOS then PAD
-    lengths: np.ndarray  # [N] tokens incl. BOS and EOS
-    feats: np.ndarray  # [N, D] float32
-    captions: list[str]
-    scenes: list[str | None]
-    shortcodes: list[str]
-    accounts: list[str]
-    images: list[str]
-
-    def __len__(self) -> int:
-        return len(self.captions)
-
-    def take(self, idx: np.ndarray) -> Pool:
-        pick = [int(i) for i in idx]
-        return Pool(
-            ids=self.ids[idx],
-            lengths=self.lengths[idx],
-            feats=self.feats[idx],
-            captions=[self.captions[i] for i in pick],
-            scenes=[self.scenes[i] for i in pick],
-            shortcodes=[self.shortcodes[i] for i in pick],
-            accounts=[self.accounts[i] for i in pick],
-            images=[self.images[i] for i in pick],
-        )
+# The photos measured: a data set's split, or rows gathered from several (see `_pool_from`).
+Pool = Split
 
 
 def subset(n: int, limit: int, seed: int) -> np.ndarray:
@@ -200,12 +176,14 @@ def likelihood_metrics(
     counts = pool.lengths - 1  # targets: every token after BOS, EOS included
     reporter.start("scoring captions", total=3)
     bpc = bpc_from_totals(
-        caption_nats(model, pool.feats, pool.ids, pool.lengths, config.batch_size), counts
+        caption_nats(model, _all_features(pool), pool.ids, pool.lengths, config.batch_size), counts
     )
     reporter.advance("scoring captions")
     if len(pool) >= 2:
         perm = derangement(len(pool), config.seed)
-        shuffled = caption_nats(model, pool.feats[perm], pool.ids, pool.lengths, config.batch_size)
+        shuffled = caption_nats(
+            model, pool.features(perm), pool.ids, pool.lengths, config.batch_size
+        )
         bpc_shuffled = bpc_from_totals(shuffled, counts)
     else:
         bpc_shuffled = float("nan")
@@ -217,7 +195,7 @@ def likelihood_metrics(
     def score(photos: np.ndarray, caps: np.ndarray) -> np.ndarray:
         # Mean log-probability per token, so that a short caption does not win by being short.
         nats = caption_nats(
-            model, pool.feats[photos], pool.ids[caps], pool.lengths[caps], config.batch_size
+            model, pool.features(photos), pool.ids[caps], pool.lengths[caps], config.batch_size
         )
         return -nats / counts[caps]
 
@@ -330,7 +308,9 @@ def measure(
     torch.set_num_threads(config.threads or cpu_threads())
     try:
         lik = likelihood_metrics(run.model, pool, config, reporter)
-        generated = generate_all(run, pool.feats, decoding(run, config), generate, reporter)
+        generated = generate_all(
+            run, _all_features(pool), decoding(run, config), generate, reporter
+        )
     finally:
         torch.set_num_threads(threads)
     text = text_metrics(generated, pool, train_captions)
@@ -339,7 +319,7 @@ def measure(
             shortcode=pool.shortcodes[i],
             account=pool.accounts[i],
             scene=pool.scenes[i],
-            image=pool.images[i],
+            image=str(pool.images[i]),
             original=pool.captions[i],
             generated=tuple(generated[i]),
         )
@@ -469,7 +449,7 @@ def _pool_from(parts: list[tuple[Any, np.ndarray]], vocab: Any, data: Any) -> Po
     scenes: list[str | None] = []
     shortcodes: list[str] = []
     accounts: list[str] = []
-    images: list[str] = []
+    images: list[Path] = []
     for split, idx in parts:
         if not len(idx):
             continue
@@ -488,27 +468,26 @@ def _pool_from(parts: list[tuple[Any, np.ndarray]], vocab: Any, data: Any) -> Po
         scenes += [split.scenes[i] for i in idx]
         shortcodes += [split.shortcodes[i] for i in idx]
         accounts += [split.accounts[i] for i in idx]
-        images += [str(split.images[i]) for i in idx]
+        images += [split.images[i] for i in idx]
     if not ids:
-        return Pool(
-            np.zeros((0, 2), np.int64),
-            np.zeros(0, np.int64),
-            np.zeros((0, data.feature_dim), np.float32),
-            [],
-            [],
-            [],
-            [],
-            [],
-        )
+        ids, lengths = [np.zeros((0, 2), np.int64)], [np.zeros(0, np.int64)]
+        feats = [np.zeros((0, data.feature_dim), np.float32)]
     width = max(a.shape[1] for a in ids)
     ids = [np.pad(a, ((0, 0), (0, width - a.shape[1]))) for a in ids]
+    matrix = np.concatenate(feats)  # [N, D] float32: the pool's own rows, in order
     return Pool(
         ids=np.concatenate(ids),
         lengths=np.concatenate(lengths),
-        feats=np.concatenate(feats),
-        captions=captions,
-        scenes=scenes,
+        feature_rows=np.arange(len(matrix), dtype=np.int64),
+        matrix=matrix,
         shortcodes=shortcodes,
         accounts=accounts,
+        captions=captions,
         images=images,
+        scenes=scenes,
     )
+
+
+def _all_features(pool: Pool) -> np.ndarray:
+    """[N, D] float32 features of every photo of the pool, in order."""
+    return pool.features(np.arange(len(pool)))

@@ -319,7 +319,7 @@ def prepare(
 
     def write(photo: int, attempt: int) -> str:
         config = replace(decoding, n=1, seed=_subseed(seed, photo, attempt))
-        (caption,) = generate(loaded.model, loaded.vocab, pool.feats[photo : photo + 1], config)
+        (caption,) = generate(loaded.model, loaded.vocab, pool.features(np.array([photo])), config)
         return caption[0].text
 
     def is_copy(photo: int, text: str) -> bool:
@@ -350,7 +350,7 @@ def prepare(
             number=k + 1,
             shortcode=pool.shortcodes[photo],
             account=pool.accounts[photo],
-            image=pool.images[photo],
+            image=str(pool.images[photo]),
             real=pool.captions[photo],
             generated=text,
             real_position=int(sides[k]),
