@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -38,6 +38,7 @@ from instacap.progress import SILENT, Reporter
 from instacap.runs import Run
 
 if TYPE_CHECKING:  # pragma: no cover
+    from instacap.model import CaptionModel
     from instacap.quiz import Summary
 
 # The pure metrics live in `metrics`; this module measures a run with them.
@@ -303,7 +304,9 @@ def measure(
 
         generate = sampling.generate
     seed_everything(config.seed)
-    run.model.eval()
+    # Scoring needs gradients-free torch forward passes: `evaluate` loads runs with
+    # checkpoint.load, whose model is the torch kind (tests hand in stand-ins with the same calls).
+    cast("CaptionModel", run.model).eval()
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads or cpu_threads())
     try:

@@ -16,7 +16,7 @@ import zipfile
 from collections.abc import Collection
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -25,6 +25,10 @@ from instacap.config import ModelConfig
 from instacap.errors import CheckpointError, InputError, NotReady
 from instacap.files import sha256_of, write_atomic
 from instacap.tokenizer import Vocab
+
+if TYPE_CHECKING:  # the two kinds of a loaded run's network; neither is imported to run
+    from instacap.model import CaptionModel
+    from instacap.numpy_model import NumpyModel
 
 FORMAT = 1  # bump when meta.json or the state layout changes incompatibly
 MODEL_FILE, ARRAYS_FILE, LAST_FILE = "model.pt", "model.npz", "last.pt"
@@ -37,7 +41,7 @@ PENDING_KEY = "pending_sha256"  # hashes of weights being written (see replace_m
 class Run:
     name: str
     path: Path
-    model: Any  # model.CaptionModel (torch, eval mode) or numpy_model.NumpyModel
+    model: CaptionModel | NumpyModel  # torch (eval mode, from model.pt) or NumPy (model.npz)
     vocab: Vocab
     encoder: str
     dataset: str
@@ -169,7 +173,9 @@ def peek_meta(path: Path) -> dict[str, Any]:
     return meta if isinstance(meta, dict) else {}
 
 
-def make_run(name: str, path: Path, model: Any, vocab: Vocab, meta: dict[str, Any]) -> Run:
+def make_run(
+    name: str, path: Path, model: CaptionModel | NumpyModel, vocab: Vocab, meta: dict[str, Any]
+) -> Run:
     dataset = meta.get("dataset", {})
     return Run(
         name=name,
