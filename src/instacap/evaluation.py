@@ -220,7 +220,7 @@ def decoding(run: Run, config: EvalConfig) -> SampleConfig:
     """The run's default decoding (SampleConfig defaults, or what its meta.json recorded) with the
     evaluation's caption count and seed."""
     base = SampleConfig()
-    saved = run.meta.get("sample") if isinstance(getattr(run, "meta", None), dict) else None
+    saved = run.meta.get("sample")
     if isinstance(saved, dict):
         known = {f.name for f in fields(SampleConfig)}
         base = replace(base, **{k: v for k, v in saved.items() if k in known})
@@ -330,7 +330,7 @@ def measure(
     )
     return Report(
         run=run.name,
-        dataset=dataset_name or getattr(run, "dataset", ""),
+        dataset=dataset_name or run.dataset,
         encoder=run.encoder,
         photos=len(pool),
         captions_per_photo=config.n,
@@ -366,7 +366,7 @@ def evaluate(
         run = checkpoint.load(run, device=device)
     pool, train_captions, name = load_pool(run, dataset, config, reporter)
     report = measure(run, pool, train_captions, config, samples, name, reporter)
-    if getattr(run, "path", None) is not None:
+    if run.path.is_dir():  # a run loaded from its folder: people may have played its quiz
         from instacap import quiz
 
         report = replace(report, quiz=quiz.pooled(run.path, quiz.model_id(run.meta)))
@@ -386,7 +386,7 @@ def load_pool(
     from instacap.errors import NotReady
 
     target = datasets.load(name or run.dataset)
-    want_dim = run.meta.get("feature_dim") if isinstance(run.meta, dict) else None
+    want_dim = run.meta.get("feature_dim")
     if target.encoder != run.encoder or (
         want_dim is not None and int(want_dim) != target.feature_dim
     ):
@@ -438,9 +438,9 @@ def load_pool(
 
 
 def _trained_fingerprint(run: Run) -> str | None:
-    meta = run.meta if isinstance(run.meta, dict) else {}
-    data = meta.get("dataset")
-    return data.get("fingerprint") if isinstance(data, dict) else meta.get("fingerprint")
+    # meta.json was checked as a dict by runs.read_meta; its "dataset" entry names the data set.
+    data = run.meta.get("dataset")
+    return data.get("fingerprint") if isinstance(data, dict) else run.meta.get("fingerprint")
 
 
 def _pool_from(parts: list[tuple[Any, np.ndarray]], vocab: Any, data: Any) -> Pool:
