@@ -136,13 +136,15 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarr
     return (x - mean) / np.sqrt(var + _LN_EPS) * weight + bias
 
 
-def load(name: str | None = None) -> Run | None:
-    """The named run (the newest when None) with a NumpyModel, or None when the run has no
-    model.npz (trained by an instacap before it was written): then use checkpoint.load."""
+def load(name: str | None = None) -> Run:
+    """The named run (the newest when None) with a NumpyModel. Every trained run has model.npz
+    beside model.pt (training writes both); a missing or changed one is a CheckpointError."""
     name, path, meta, vocab = runs.locate(name)
     accepted = runs.accepted_hashes(meta, "arrays_sha256")
-    if accepted is None or not (path / ARRAYS_FILE).is_file():
-        return None
+    if accepted is None:
+        raise CheckpointError(
+            f"{path / runs.META_FILE} records no checksum for {ARRAYS_FILE}; train the run again."
+        )
     weights = runs.load_arrays(path / ARRAYS_FILE, accepted)
     try:
         config = runs.model_config_from(meta)

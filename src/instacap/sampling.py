@@ -254,14 +254,12 @@ class Captioner:
         """The named run, or the newest one (`instacap train` makes them).
 
         On CPU the run's NumPy weights are used, so captioning with the thumbnail encoder never
-        imports torch (about 4 s); on a GPU, or for a run without model.npz, the torch model.
+        imports torch (about 4 s); on a GPU, the torch model.
         """
         if device == "cpu":
             from instacap import numpy_model
 
-            found = numpy_model.load(run)
-            if found is not None:
-                return cls(found, device=device)
+            return cls(numpy_model.load(run), device=device)
         from instacap import checkpoint
 
         return cls(checkpoint.load(run, device=device), device=device)

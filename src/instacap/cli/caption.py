@@ -84,11 +84,7 @@ def caption(
 
         check_target(html_out)
     runtime.tune_allocator()  # helps the CNN encoders; costs nothing
-    captioner = Captioner.load(run)
-    if captioner.backend == "torch":  # a run from before model.npz
-        import torch
-
-        torch.set_num_threads(1)  # one small LSTM step at a time: extra threads only spin
+    captioner = Captioner.load(run)  # on the CPU: the NumPy network, no torch
     results = captioner.caption_many(photos, config=config)
     if html_out is not None:
         from instacap import report
