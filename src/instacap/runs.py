@@ -1,4 +1,4 @@
-"""Where runs live and what describes them, without torch: `runs/<name>/` and its `meta.json`.
+"""Run folders, without torch: `runs/<name>/`, its `meta.json`, creating, clearing and loading it.
 
 A run folder holds `model.pt` (torch state dict of the best epoch), `model.npz` (the same weights as
 NumPy arrays, so captioning can start without importing torch), `last.pt` (for `--resume`),
@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import shutil
+import time
 import zipfile
 from collections.abc import Collection
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,9 @@ from instacap.errors import CheckpointError, InputError, NotReady
 from instacap.files import sha256_of, write_atomic
 from instacap.tokenizer import Vocab
 
-if TYPE_CHECKING:  # the two kinds of a loaded run's network; neither is imported to run
+if TYPE_CHECKING:  # types only: a loaded run's two kinds of network, and the data set it trains on
+    from instacap.config import TrainConfig
+    from instacap.dataset import Dataset
     from instacap.model import CaptionModel
     from instacap.numpy_model import NumpyModel
 
@@ -188,6 +192,53 @@ def make_run(
     )
 
 
+# -- creating, overwriting and removing -------------------------------------------------------
+def new_meta(name: str, dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
+             preset: str) -> dict[str, Any]:  # fmt: skip
+    """meta.json of a run about to train its first epoch: what it is trained on and how."""
+    return {
+        "format": FORMAT,
+        "instacap_version": __version__,
+        "name": name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "preset": preset,
+        "model_config": asdict(model_config),
+        "train_config": asdict(train_config),
+        "encoder": dataset.encoder,
+        # A `prep --weights FILE` data set: captions must be encoded with the same weights.
+        "encoder_weights": dataset.info.get("weights"),
+        # The features the run learned from, as prep recorded them: `caption` checks that the
+        # encoder it opens gives the same (a --weights file changed since would not).
+        "encoder_key": dataset.info.get("encoder_key"),
+        "encoder_weights_sha256": dataset.info.get("weights_sha256"),
+        "feature_dim": int(dataset.feature_dim),
+        "vocab": dataset.vocab.to_json(),
+        "dataset": {
+            "name": dataset.name,
+            "fingerprint": dataset.fingerprint,
+            "max_len": int(dataset.max_len),
+            "train": len(dataset.train),
+            "val": len(dataset.val),
+        },
+        "metrics": {"epochs_done": 0},
+    }
+
+
+def write_meta(path: Path, meta: dict[str, Any]) -> None:
+    write_json(path / META_FILE, meta)
+
+
+def clear(path: Path) -> None:
+    """Remove a run's files so it starts over (`--overwrite`, or leftovers without meta.json)."""
+    for stale in (MODEL_FILE, ARRAYS_FILE, LAST_FILE, META_FILE, METRICS_FILE):
+        (path / stale).unlink(missing_ok=True)
+
+
+def discard(path: Path) -> None:
+    """Remove a run folder that holds nothing worth keeping (a new run the disk could not hold)."""
+    shutil.rmtree(path, ignore_errors=True)
+
+
 def check_encoder(name: str, meta: dict[str, Any], encoder: Any) -> None:
     """Refuse an encoder (`encoders.Encoder`) whose features differ from the ones the run was
     trained on, as meta.json recorded them from prep (runs from before that record pass)."""
@@ -263,13 +314,6 @@ def arrays_bytes(arrays: dict[str, np.ndarray]) -> bytes:
     arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
     np.savez(buf, **arrays)  # type: ignore[arg-type]  # numpy's stub mistypes **kwds
     return buf.getvalue()
-
-
-def save_arrays(path: Path, arrays: dict[str, np.ndarray]) -> str:
-    """Write float32 arrays as an .npz atomically; returns its sha256 (recorded in meta.json)."""
-    data = arrays_bytes(arrays)
-    write_atomic(path, data)
-    return hashlib.sha256(data).hexdigest()
 
 
 def load_arrays(path: Path, expect_sha256: str | Collection[str] | None) -> dict[str, np.ndarray]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import signal
 import threading
 import time
@@ -26,14 +25,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from instacap import __version__, checkpoint, runs, runtime
+from instacap import checkpoint, runs, runtime
 from instacap.config import ModelConfig, SampleConfig, TrainConfig
 from instacap.dataset import Dataset
 from instacap.errors import CheckpointError, DiskFull, InputError, NotReady
 from instacap.files import on_full_disk, remove_temp_files
 from instacap.model import CaptionModel, token_nll
 from instacap.progress import SILENT, Reporter
-from instacap.runs import ARRAYS_FILE, LAST_FILE, META_FILE, METRICS_FILE, MODEL_FILE
+from instacap.runs import LAST_FILE, META_FILE, METRICS_FILE
 from instacap.sampling import Caption, generate
 
 VAL_BATCH = 256  # validation needs no gradients: bigger batches are cheaper
@@ -148,7 +147,7 @@ def fit(
                         reporter, on_epoch)  # fmt: skip
     except DiskFull:
         if created and not runs.has_checkpoint(path):
-            shutil.rmtree(path, ignore_errors=True)  # nothing to keep: leave no run behind
+            runs.discard(path)  # nothing to keep: leave no run behind
         raise
 
 
@@ -166,10 +165,10 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
     pos = _Position()
     if resume:
         pos = _restore(last, model, opt, device)
-    meta = _meta(name, dataset, model_config, train_config, preset)
+    meta = runs.new_meta(name, dataset, model_config, train_config, preset)
     if pos.history:
         meta = {**runs.settle_pending(path), "train_config": asdict(train_config)}
-    runs.write_json(path / META_FILE, meta)
+    runs.write_meta(path, meta)
 
     trainer = _Trainer(dataset, model, opt, train_config, device, reporter)
     stopped_early = False
@@ -191,7 +190,7 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
             _save_last(path / LAST_FILE, model, opt, pos)
             raise Interrupted(name) from None
     meta["metrics"]["stopped_early"] = stopped_early
-    runs.write_json(path / META_FILE, meta)
+    runs.write_meta(path, meta)
     return FitResult(
         name=name,
         path=path,
@@ -234,12 +233,12 @@ def _plan(
                 f"Run {name!r} has nothing to resume (no {LAST_FILE}); "
                 "train it without --resume first."
             )
-        _clear(path)  # leftovers of a run whose meta.json is gone cannot be continued
+        runs.clear(path)  # leftovers of a run whose meta.json is gone cannot be continued
         return "fresh", model_config, train_config, preset
     if not runs.has_checkpoint(path):
         return _plan_restart(path, name, model_config, train_config, preset, resume, reporter)
     if overwrite and not resume:
-        _clear(path)
+        runs.clear(path)
         return "fresh", model_config, train_config, preset
     return _plan_existing(path, name, dataset, model_config, train_config, preset, resume,
                           reporter)  # fmt: skip
@@ -258,7 +257,7 @@ def _plan_restart(path: Path, name: str, model_config: ModelConfig, train_config
         f"Run {name!r} stopped before its first epoch ended, so there is nothing to continue; "
         f"training it again {how}."
     )
-    _clear(path)
+    runs.clear(path)
     return "fresh", model_config, train_config, preset
 
 
@@ -374,11 +373,6 @@ def _same_settings(
         and meta.get("preset", "default") == preset
         and _dict(meta.get("dataset")).get("fingerprint") == dataset.fingerprint
     )
-
-
-def _clear(path: Path) -> None:
-    for stale in (MODEL_FILE, ARRAYS_FILE, LAST_FILE, META_FILE, METRICS_FILE):
-        (path / stale).unlink(missing_ok=True)
 
 
 def _dict(value: Any) -> dict[str, Any]:
@@ -550,7 +544,7 @@ def _save_epoch(path: Path, meta: dict[str, Any], model: CaptionModel, opt: Any,
     pos.epoch, pos.batch = pos.epoch + 1, 0
     pos.loss_sum, pos.tokens, pos.captions, pos.seconds = 0.0, 0, 0, 0.0
     _save_last(path / LAST_FILE, model, opt, pos)
-    runs.write_json(path / META_FILE, meta)
+    runs.write_meta(path, meta)
     runs.write_metrics(path / METRICS_FILE, pos.history)
     return meta
 
@@ -580,36 +574,6 @@ def _restore(path: Path, model: CaptionModel, opt: Any, device: torch.device) ->
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path} cannot be resumed ({exc}); start a new run.") from exc
     return pos
-
-
-def _meta(name: str, dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
-          preset: str) -> dict[str, Any]:  # fmt: skip
-    return {
-        "format": runs.FORMAT,
-        "instacap_version": __version__,
-        "name": name,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "preset": preset,
-        "model_config": asdict(model_config),
-        "train_config": asdict(train_config),
-        "encoder": dataset.encoder,
-        # A `prep --weights FILE` data set: captions must be encoded with the same weights.
-        "encoder_weights": dataset.info.get("weights"),
-        # The features the run learned from, as prep recorded them: `caption` checks that the
-        # encoder it opens gives the same (a --weights file changed since would not).
-        "encoder_key": dataset.info.get("encoder_key"),
-        "encoder_weights_sha256": dataset.info.get("weights_sha256"),
-        "feature_dim": int(dataset.feature_dim),
-        "vocab": dataset.vocab.to_json(),
-        "dataset": {
-            "name": dataset.name,
-            "fingerprint": dataset.fingerprint,
-            "max_len": int(dataset.max_len),
-            "train": len(dataset.train),
-            "val": len(dataset.val),
-        },
-        "metrics": {"epochs_done": 0},
-    }
 
 
 def _default_name(dataset_name: str) -> str:
