@@ -31,6 +31,7 @@ from instacap.pagekit import page as page
 from instacap.pagekit import thumbnail as thumbnail
 
 if TYPE_CHECKING:  # pragma: no cover
+    from instacap.dataset import Dataset
     from instacap.evaluation import Report, Sample
     from instacap.sampling import Caption
 
@@ -290,7 +291,7 @@ def spread(n: int, k: int) -> np.ndarray:
 
 
 def write_training_report(
-    name: str, dataset: Any, photos: int = TRAINING_PHOTOS, seed: int = 0
+    name: str, dataset: Dataset, photos: int = TRAINING_PHOTOS, seed: int = 0
 ) -> Path:
     """runs/<name>/report.html for a trained run and the data set it trained on (dataset.Dataset):
     its curves, its last validation, and `photos` validation photos captioned by its kept model."""

@@ -384,7 +384,7 @@ def model_config_from(meta: dict[str, Any]) -> ModelConfig:
     return ModelConfig(**{k: v for k, v in raw.items() if k in known})
 
 
-def check_compatible(meta: dict[str, Any], dataset: Any) -> None:
+def check_compatible(meta: dict[str, Any], dataset: Dataset) -> None:
     """Raise InputError when `dataset` (instacap.dataset.Dataset) is not what the run was trained on:
     another encoder, feature size or vocabulary."""
     run = meta.get("name", "this run")

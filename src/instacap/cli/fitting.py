@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 
 from instacap.cli.app import EXIT_INTERRUPTED
+
+if TYPE_CHECKING:
+    from instacap.dataset import Dataset
 
 
 def fit(quiet: bool, fit: Callable[[Any, Callable[[Any], None]], Any]) -> Any:
@@ -40,7 +43,7 @@ def fit(quiet: bool, fit: Callable[[Any, Callable[[Any], None]], Any]) -> Any:
     raise typer.Exit(EXIT_INTERRUPTED)
 
 
-def write_report(name: str, data: Any) -> Path | None:
+def write_report(name: str, data: Dataset) -> Path | None:
     """runs/<name>/report.html (curves, last validation, a few captioned validation photos).
     The run is already saved: a page that cannot be written is a warning, not a failure."""
     from instacap import report
