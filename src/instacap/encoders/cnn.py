@@ -21,12 +21,14 @@ MIN_BF16_COSINE = 0.999
 
 
 def build(
-    s: Spec, weights: Path | None, pretrained: bool, reporter: Reporter
+    s: Spec, weights: Path | None, pretrained: bool, reporter: Reporter, fast: bool = True
 ) -> tuple[nn.Module, str | None]:
-    """(network that outputs [B, dim], SHA-256 of its weights file or None for random weights)."""
-    if s.kind == "packaged":
-        from instacap.encoders.efficientnet_lite import EfficientNetLite
+    """(network that outputs [B, dim], SHA-256 of its weights file or None for random weights).
 
+    `fast=False` keeps the network exactly as declared (bench/prep.py's plain way)."""
+    from instacap.encoders.efficientnet_lite import EfficientNetLite
+
+    if s.kind == "packaged":
         model: nn.Module = EfficientNetLite(s.variant)
     else:
         import torchvision.models as tvm
@@ -38,6 +40,9 @@ def build(
         model.load_state_dict(state)
     if s.behead is not None:
         s.behead(model)
+    if fast and s.kind == "packaged":
+        assert isinstance(model, EfficientNetLite)
+        model = model.without_pads()  # the same features, without copying activations to pad
     return model, digest
 
 
