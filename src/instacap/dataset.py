@@ -30,7 +30,7 @@ import numpy as np
 from instacap import encoders, paths
 from instacap.config import PrepConfig
 from instacap.errors import CacheError, InputError, NotReady
-from instacap.files import file_lock, remove_temp_files, write_atomic
+from instacap.files import file_lock, read_json_object, remove_temp_files, write_atomic
 from instacap.posts import Post, PostStore
 from instacap.progress import SILENT, Reporter
 from instacap.tokenizer import EOS, PAD, UNK, Vocab, build_vocab
@@ -335,11 +335,7 @@ def _npy(array: np.ndarray) -> bytes:
 def read_info(folder: Path) -> dict[str, Any]:
     """dataset.json of the data set folder `folder` as far as it can be read, {} otherwise (for
     `status`; `load` is the checked reader)."""
-    try:
-        info = json.loads((folder / DATASET_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return info if isinstance(info, dict) else {}
+    return read_json_object(folder / DATASET_FILE)
 
 
 def _fingerprint_on_disk(folder: Path) -> str | None:

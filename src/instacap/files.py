@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import json
 import os
 import shutil
 import signal
@@ -14,7 +15,7 @@ import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from instacap import paths
 from instacap.errors import DiskFull
@@ -163,6 +164,16 @@ def on_full_disk(where: Path) -> Iterator[None]:
         if is_disk_full(exc, where):
             raise disk_full(where) from exc
         raise
+
+
+def read_json_object(path: Path) -> dict[str, Any]:
+    """The JSON object in `path` as far as it can be read, {} when missing, damaged or not an
+    object: for summaries and hints, never for what a command relies on."""
+    try:
+        value = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def sha256_of(path: Path) -> str:

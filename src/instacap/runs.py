@@ -25,7 +25,7 @@ import numpy as np
 from instacap import __version__, paths
 from instacap.config import ModelConfig
 from instacap.errors import CheckpointError, InputError, NotReady
-from instacap.files import sha256_of, write_atomic
+from instacap.files import read_json_object, sha256_of, write_atomic
 from instacap.tokenizer import Vocab
 
 if TYPE_CHECKING:  # types only: a loaded run's two kinds of network, and the data set it trains on
@@ -170,11 +170,7 @@ def _peek(name: str) -> dict[str, Any]:
 def peek_meta(path: Path) -> dict[str, Any]:
     """meta.json of the run folder `path` as far as it can be read, {} otherwise (for hints and
     `status`; `read_meta` is the checked reader)."""
-    try:
-        meta = json.loads((path / META_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return meta if isinstance(meta, dict) else {}
+    return read_json_object(path / META_FILE)
 
 
 def make_run(
