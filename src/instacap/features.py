@@ -222,6 +222,25 @@ def open_matrix(path: Path, rows: int, dim: int) -> np.ndarray:
     return np.memmap(path, dtype=np.float16, mode="r", shape=(rows, dim))
 
 
+def count_rows(folder: Path) -> int | None:
+    """Rows recorded in the store at `folder`, read-only: nothing is created, locked or changed.
+
+    None when its index.db is missing or unreadable (`instacap status` shows what it can).
+    """
+    db = folder / "index.db"
+    if not db.is_file():
+        return None
+    try:
+        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
+        try:
+            (count,) = con.execute("SELECT COUNT(*) FROM rows").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    return int(count)
+
+
 # -- computing -------------------------------------------------------------------------------------
 
 

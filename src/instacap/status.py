@@ -2,7 +2,7 @@
 
 Each part is asked of the module that owns it (`posts.summarize`, `dataset.read_info`,
 `runs.peek_meta`); the disk use of the small folders (features, data sets, runs) is measured
-here, and a feature store's rows are counted from its index.db, read-only. Photos are never
+here, and a feature store's rows are counted by `features.count_rows`, read-only. Photos are never
 walked: their sizes are in posts.db, so a million posts answer as fast as a hundred.
 """
 
@@ -11,13 +11,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from instacap import dataset, paths, posts, runs
+from instacap import dataset, features, paths, posts, runs
 from instacap.posts import StoreSummary
 
 
@@ -96,14 +95,14 @@ def cache_status() -> CacheStatus:
     """Everything `status` shows."""
     home = paths.home()
     own, demo = posts.summarize(paths.posts_root(False)), posts.summarize(paths.posts_root(True))
-    features = [_feature_summary(d) for d in _subdirs(paths.features_dir())]
+    stores = [_feature_summary(d) for d in _subdirs(paths.features_dir())]
     datasets = [_dataset_summary(d) for d in _subdirs(paths.datasets_dir())]
     run_list = [_run_summary(d) for d in _subdirs(paths.runs_dir())]
     # Last: reading a WAL database may add its -shm/-wal files, which belong in the total. The
     # photo folders are skipped in the walk: their sizes come from the stores' databases.
     photos = {own.root / "posts", demo.root / "posts"}
     total = _du(home, skip=photos) + own.photo_bytes + demo.photo_bytes
-    return CacheStatus(home, home.is_dir(), total, own, demo, features, datasets, run_list)
+    return CacheStatus(home, home.is_dir(), total, own, demo, stores, datasets, run_list)
 
 
 def _subdirs(folder: Path) -> list[Path]:
@@ -130,22 +129,6 @@ def _du(path: Path, skip: Collection[Path] = ()) -> int:
     return total
 
 
-def _feature_rows(folder: Path) -> int | None:
-    """Rows recorded in a feature store's index.db, read-only (None when missing or unreadable)."""
-    db = folder / "index.db"
-    if not db.is_file():
-        return None
-    try:
-        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            (count,) = con.execute("SELECT COUNT(*) FROM rows").fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return None
-    return int(count)
-
-
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -156,7 +139,7 @@ def _read_json(path: Path) -> dict[str, Any]:
 
 def _feature_summary(folder: Path) -> FeatureSummary:
     meta = _read_json(folder / "meta.json")
-    rows = _feature_rows(folder)
+    rows = features.count_rows(folder)
     if rows is None and isinstance(meta.get("rows"), int):
         rows = meta["rows"]
     return FeatureSummary(
