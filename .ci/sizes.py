@@ -31,8 +31,6 @@ KNOWN = {
     "dataset.py",
     "dataset.py:build",
     "demo.py",
-    "evaluation.py",
-    "evaluation.py:load_pool",
     "features.py:compute",
     "importers.py",
     "quiz.py",
