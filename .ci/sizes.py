@@ -28,8 +28,6 @@ KNOWN = {
     "cli/quiz.py:quiz_command",
     "cli/scrape.py:scrape",
     "cli/train.py:train",
-    "dataset.py",
-    "dataset.py:build",
     "demo.py",
     "features.py:compute",
     "importers.py",

@@ -8,6 +8,8 @@ the captions and writes `datasets/<name>/`:
 - `train_rows.npy`, `val_rows.npy`: int64 [N] rows of the encoder's feature matrix;
 - `train.json`, `val.json`: shortcode, account, caption, image and scene of each post.
 The features themselves stay in `features/<encoder>/matrix.f16` and are memory-mapped.
+Reading a built data set back (`Dataset`, `Split`, `load`, `read_info`) is `instacap.dataload`'s;
+they are offered here too, so that `dataset.build` and `dataset.load` stay side by side.
 
 It is rebuilt only when its inputs change (the fingerprint: posts and captions, encoder, settings).
 """
@@ -20,75 +22,29 @@ import json
 import os
 import shutil
 from collections import Counter
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from instacap import encoders, paths
 from instacap.config import PrepConfig
+from instacap.dataload import DATASET_FILE, FORMAT, fingerprint_on_disk
+from instacap.dataload import Dataset as Dataset
+from instacap.dataload import Split as Split
+from instacap.dataload import load as load
+from instacap.dataload import read_info as read_info
 from instacap.errors import CacheError, InputError, NotReady
-from instacap.files import file_lock, read_json_object, remove_temp_files, write_atomic
+from instacap.files import file_lock, remove_temp_files, write_atomic
 from instacap.posts import Post, PostStore
 from instacap.progress import SILENT, Reporter
 from instacap.tokenizer import EOS, PAD, UNK, Vocab, build_vocab
 
-FORMAT = "instacap-dataset/1"
-DATASET_FILE = "dataset.json"
-
-
-@dataclass(frozen=True)
-class Split:
-    ids: np.ndarray  # [N, max_len] int64: BOS tok... EOS then PAD(0)
-    lengths: np.ndarray  # [N] tokens incl. BOS and EOS
-    feature_rows: np.ndarray  # [N] int64 rows into `matrix`
-    matrix: np.ndarray  # [R, D] float16, memory-mapped (shared by both splits); D = 0 for "none"
-    shortcodes: list[str]
-    accounts: list[str]
-    captions: list[str]
-    images: list[Path]
-    scenes: list[str | None]
-
-    def features(self, idx: np.ndarray) -> np.ndarray:
-        """Image features of posts `idx`: [len(idx), D] float32."""
-        rows = self.feature_rows[np.asarray(idx, dtype=np.int64)]
-        return np.asarray(self.matrix[rows], dtype=np.float32)
-
-    def __len__(self) -> int:
-        return len(self.shortcodes)
-
-    def take(self, idx: np.ndarray) -> Split:
-        """Posts `idx` of this split, in that order (the feature matrix is shared, not copied)."""
-        pick = [int(i) for i in idx]
-        return Split(
-            ids=self.ids[idx],
-            lengths=self.lengths[idx],
-            feature_rows=self.feature_rows[idx],
-            matrix=self.matrix,
-            shortcodes=[self.shortcodes[i] for i in pick],
-            accounts=[self.accounts[i] for i in pick],
-            captions=[self.captions[i] for i in pick],
-            images=[self.images[i] for i in pick],
-            scenes=[self.scenes[i] for i in pick],
-        )
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    path: Path
-    vocab: Vocab
-    encoder: str
-    feature_dim: int
-    max_len: int
-    fingerprint: str
-    config: PrepConfig
-    train: Split
-    val: Split
-    info: dict[str, Any] = field(default_factory=dict)  # dataset.json as written
-
+if TYPE_CHECKING:  # pragma: no cover
+    from instacap.encoders import Encoder
+    from instacap.features import Result
 
 # -- building --------------------------------------------------------------------------------------
 
@@ -112,7 +68,7 @@ def build(
     key = encoders.key_for(config.encoder, weights)
     fp = fingerprint(posts, key, config)
     folder = paths.datasets_dir() / name
-    if not force and _fingerprint_on_disk(folder) == fp:
+    if not force and fingerprint_on_disk(folder) == fp:
         try:
             ds = load(name)
             ds.info["up_to_date"] = True
@@ -122,6 +78,43 @@ def build(
 
     runtime.tune_allocator()
     encoder = encoders.get(config.encoder, weights=weights, device=device, reporter=reporter)
+    result, kept = _features_of(posts, encoder, config, reporter)
+
+    is_val = _assign(kept, config)
+    train = [pr for pr, v in zip(kept, is_val, strict=True) if not v]
+    val = [pr for pr, v in zip(kept, is_val, strict=True) if v]
+    vocab = build_vocab((p.caption for p, _ in train), config.min_count)
+
+    stats: Counter[str] = Counter()
+    ids = {
+        part: _encode(vocab, [p.caption for p, _ in items], config.max_len, stats, part)
+        for part, items in (("train", train), ("val", val))
+    }
+    info = {
+        **_describe(name, fp, demo, weights, encoder, kept),
+        "posts": len(posts),
+        "train": len(train),
+        "val": len(val),
+        "skipped": dict(result.skipped),
+        "computed": result.computed,
+        "reused": result.reused,
+        "vocab_size": vocab.size,
+        "max_len": config.max_len,
+        "min_count": config.min_count,
+        "unk_share": round(stats["unk"] / max(stats["tokens"], 1), 6),
+        "truncated": stats["truncated"],
+        "config": asdict(config),
+        "vocab": vocab.to_json(),
+    }
+    _publish(folder, _files(info, {"train": train, "val": val}, ids))
+    return load(name)
+
+
+def _features_of(
+    posts: list[Post], encoder: Encoder, config: PrepConfig, reporter: Reporter
+) -> tuple[Result, list[tuple[Post, int]]]:
+    """The photos' feature rows (computed where missing): features.Result and (post, row) for each
+    post whose photo could be read; a note for the others, NotReady when fewer than 2 are left."""
     from instacap import features
 
     result = features.compute(
@@ -143,19 +136,20 @@ def build(
             f"Only {len(kept)} of {len(posts)} posts have a readable photo; at least 2 are needed "
             "to train: add posts with `instacap import` or `instacap scrape`."
         )
+    return result, kept
 
-    is_val = _assign(kept, config)
-    train = [pr for pr, v in zip(kept, is_val, strict=True) if not v]
-    val = [pr for pr, v in zip(kept, is_val, strict=True) if v]
-    vocab = build_vocab((p.caption for p, _ in train), config.min_count)
 
-    stats: Counter[str] = Counter()
-    ids = {
-        part: _encode(vocab, [p.caption for p, _ in items], config.max_len, stats, part)
-        for part, items in (("train", train), ("val", val))
-    }
+def _describe(
+    name: str,
+    fp: str,
+    demo: bool,
+    weights: Path | None,
+    encoder: Encoder,
+    kept: list[tuple[Post, int]],
+) -> dict[str, Any]:
+    """dataset.json's entries on where the data set comes from: store, accounts, encoder, features."""
     rows = 1 + max(r for _, r in kept) if encoder.dim else 0
-    info = {
+    return {
         "format": FORMAT,
         "name": name,
         "fingerprint": fp,
@@ -170,27 +164,19 @@ def build(
         "precision": encoder.precision,
         "bf16_cosine": encoder.cosine,
         "features": {"dir": f"features/{encoder.key}", "rows": rows},
-        "posts": len(posts),
-        "train": len(train),
-        "val": len(val),
-        "skipped": dict(result.skipped),
-        "computed": result.computed,
-        "reused": result.reused,
-        "vocab_size": vocab.size,
-        "max_len": config.max_len,
-        "min_count": config.min_count,
-        "unk_share": round(stats["unk"] / max(stats["tokens"], 1), 6),
-        "truncated": stats["truncated"],
-        "config": asdict(config),
-        "vocab": vocab.to_json(),
     }
+
+
+def _files(
+    info: dict[str, Any], parts: dict[str, list[tuple[Post, int]]], ids: dict[str, np.ndarray]
+) -> dict[str, bytes]:
+    """The data set's files, name -> bytes: dataset.json and, per split, ids, rows and posts."""
     files = {DATASET_FILE: _json(info)}
-    for part, items in (("train", train), ("val", val)):
+    for part, items in parts.items():
         files[f"{part}_ids.npy"] = _npy(ids[part])
         files[f"{part}_rows.npy"] = _npy(np.array([r for _, r in items], np.int64))
         files[f"{part}.json"] = _json([_post_record(p) for p, _ in items])
-    _publish(folder, files)
-    return load(name)
+    return files
 
 
 def _publish(folder: Path, files: dict[str, bytes]) -> None:
@@ -327,95 +313,3 @@ def _npy(array: np.ndarray) -> bytes:
     buf = io.BytesIO()
     np.save(buf, array, allow_pickle=False)
     return buf.getvalue()
-
-
-# -- loading ---------------------------------------------------------------------------------------
-
-
-def read_info(folder: Path) -> dict[str, Any]:
-    """dataset.json of the data set folder `folder` as far as it can be read, {} otherwise (for
-    `status`; `load` is the checked reader)."""
-    return read_json_object(folder / DATASET_FILE)
-
-
-def _fingerprint_on_disk(folder: Path) -> str | None:
-    try:
-        return str(json.loads((folder / DATASET_FILE).read_text()).get("fingerprint"))
-    except (OSError, ValueError, AttributeError):
-        return None
-
-
-def load(name: str = "default") -> Dataset:
-    """The data set `name` as `build` wrote it; features memory-mapped, not read into RAM."""
-    name = paths.validate_name(name, "data set name")
-    folder = paths.datasets_dir() / name
-    hint = (
-        "instacap prep --demo"
-        if name == "demo"
-        else f"instacap prep --name {name}"
-        if name != "default"
-        else "instacap prep"
-    )
-    try:
-        info = json.loads((folder / DATASET_FILE).read_text())
-    except FileNotFoundError:
-        raise NotReady(f"No data set {name!r} yet; run `{hint}` first.") from None
-    except (OSError, ValueError) as exc:
-        raise CacheError(
-            f"The data set file {folder / DATASET_FILE} is damaged ({exc}); run `{hint}` again."
-        ) from exc
-    if not isinstance(info, dict) or info.get("format") != FORMAT:
-        raise CacheError(
-            f"{folder / DATASET_FILE} is from another instacap version; run `{hint}` again."
-        )
-    vocab = Vocab.from_json(info["vocab"])
-    dim = int(info["feature_dim"])
-    rows = int(info["features"]["rows"])
-    from instacap.features import open_matrix
-
-    matrix = open_matrix(paths.home() / info["features"]["dir"] / "matrix.f16", rows, dim)
-    try:
-        splits = {part: _load_split(folder, part, matrix, dim) for part in ("train", "val")}
-    except (OSError, ValueError, KeyError) as exc:
-        raise CacheError(
-            f"The data set {name!r} is incomplete ({exc}); run `{hint}` again."
-        ) from exc
-    known = {f.name for f in fields(PrepConfig)}
-    config = PrepConfig(**{k: v for k, v in info.get("config", {}).items() if k in known})
-    return Dataset(
-        name=name,
-        path=folder,
-        vocab=vocab,
-        encoder=str(info["encoder"]),
-        feature_dim=dim,
-        max_len=int(info["max_len"]),
-        fingerprint=str(info["fingerprint"]),
-        config=config,
-        train=splits["train"],
-        val=splits["val"],
-        info=info,
-    )
-
-
-def _load_split(folder: Path, part: str, matrix: np.ndarray, dim: int) -> Split:
-    ids = np.load(folder / f"{part}_ids.npy", allow_pickle=False).astype(np.int64)
-    rows = np.load(folder / f"{part}_rows.npy", allow_pickle=False).astype(np.int64)
-    posts = json.loads((folder / f"{part}.json").read_text())
-    if len(posts) != len(ids) or len(rows) != len(ids):
-        raise ValueError(f"{part} arrays disagree in length")
-    if dim == 0:  # encoder "none": every post points at one empty row
-        matrix = np.zeros((1, 0), np.float16)
-        rows = np.zeros(len(ids), np.int64)
-    elif len(rows) and int(rows.max()) >= len(matrix):
-        raise ValueError(f"{part} points past the feature matrix")
-    return Split(
-        ids=ids,
-        lengths=(ids != PAD).sum(1).astype(np.int64),
-        feature_rows=rows,
-        matrix=matrix,
-        shortcodes=[p["shortcode"] for p in posts],
-        accounts=[p["account"] for p in posts],
-        captions=[p["caption"] for p in posts],
-        images=[Path(p["image"]) for p in posts],
-        scenes=[p.get("scene") for p in posts],
-    )
