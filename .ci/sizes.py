@@ -30,7 +30,6 @@ KNOWN = {
     "cli/train.py:train",
     "demo.py",
     "features.py:compute",
-    "importers.py",
     "quiz.py",
     "quiz.py:prepare",
     "training.py",
