@@ -264,29 +264,8 @@ def compute(
         return result
     t0 = time.perf_counter()
     with FeatureStore.open(encoder) as store:
-        reporter.start("hashing photos", total=len(files))
-        digests: list[str | None] = []
-        for i, f in enumerate(files):
-            try:
-                digests.append(store.content_hash(Path(f)))
-            except OSError:
-                digests.append(None)
-            if i % 256 == 255:
-                reporter.advance("hashing photos", 256)
-        reporter.advance("hashing photos", len(files) % 256)
-        present = [d for d in digests if d]
-        known, bad = store.lookup(present), store.bad(present)
-        todo: dict[str, int] = {}  # hash -> first position (the same photo twice is computed once)
-        for pos, d in enumerate(digests):
-            if d is None:
-                result.skipped["missing"] += 1
-            elif d in known:
-                result.rows[pos] = known[d]
-                result.reused += 1
-            elif d in bad:
-                result.skipped[bad[d]] += 1
-            else:
-                todo.setdefault(d, pos)
+        digests = _hash_all(store, files, reporter)
+        todo = _triage(store, digests, result)
         if todo:
             positions = list(todo.values())
             _run(
@@ -308,6 +287,40 @@ def compute(
                 result.rows[p] = found.get(digests[p] or "")
     result.seconds = time.perf_counter() - t0
     return result
+
+
+def _hash_all(store: FeatureStore, files: Sequence[Path], reporter: Reporter) -> list[str | None]:
+    """The content hash of each file (None: it cannot be read), reported every 256 files."""
+    reporter.start("hashing photos", total=len(files))
+    digests: list[str | None] = []
+    for i, f in enumerate(files):
+        try:
+            digests.append(store.content_hash(Path(f)))
+        except OSError:
+            digests.append(None)
+        if i % 256 == 255:
+            reporter.advance("hashing photos", 256)
+    reporter.advance("hashing photos", len(files) % 256)
+    return digests
+
+
+def _triage(store: FeatureStore, digests: list[str | None], result: Result) -> dict[str, int]:
+    """Fill `result` with the rows already stored and the skips (missing, known bad); return the
+    photos still to compute as hash -> first position (the same photo twice is computed once)."""
+    present = [d for d in digests if d]
+    known, bad = store.lookup(present), store.bad(present)
+    todo: dict[str, int] = {}
+    for pos, d in enumerate(digests):
+        if d is None:
+            result.skipped["missing"] += 1
+        elif d in known:
+            result.rows[pos] = known[d]
+            result.reused += 1
+        elif d in bad:
+            result.skipped[bad[d]] += 1
+        else:
+            todo.setdefault(d, pos)
+    return todo
 
 
 def _run(
