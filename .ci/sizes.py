@@ -28,7 +28,6 @@ KNOWN = {
     "cli/quiz.py:quiz_command",
     "cli/scrape.py:scrape",
     "cli/train.py:train",
-    "training.py",
 }
 
 

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +26,18 @@ import numpy as np
 import torch
 
 from instacap import checkpoint, runs, runtime
+from instacap.batching import Tensors, epoch_batches
 from instacap.config import ModelConfig, SampleConfig, TrainConfig
 from instacap.dataset import Dataset
-from instacap.errors import CheckpointError, DiskFull, InputError, NotReady
+from instacap.errors import CheckpointError, DiskFull
 from instacap.files import on_full_disk, remove_temp_files
 from instacap.model import CaptionModel, token_nll
 from instacap.progress import SILENT, Reporter
 from instacap.runs import LAST_FILE, META_FILE, METRICS_FILE
 from instacap.sampling import Caption, generate
+from instacap.trainplan import as_dict, check_data, default_name, plan
 
 VAL_BATCH = 256  # validation needs no gradients: bigger batches are cheaper
-_BUCKET_SPAN = 50  # batches per length bucket: enough mixing, little padding
-_PRELOAD_BYTES = 1 << 30  # feature matrices smaller than this are read into memory once
 
 
 @dataclass(frozen=True)
@@ -124,16 +124,16 @@ def fit(
 
     A run killed before its first checkpoint (only meta.json) starts again from epoch 1, with or
     without `resume`; an unfinished run asked for again with the same settings continues from
-    last.pt (see `_plan`). `reporter.note` says which happened.
+    last.pt (see `trainplan.plan`). `reporter.note` says which happened.
     """
-    _check_data(dataset)
+    check_data(dataset)
     runtime.tune_allocator()
     torch.set_num_threads(train_config.threads or runtime.cpu_threads())
     if name is None:
-        name = (runs.latest_started() if resume else None) or _default_name(dataset.name)
+        name = (runs.latest_started() if resume else None) or default_name(dataset.name)
     path = runs.run_dir(name)
     device = runtime.pick_device(train_config.device)
-    mode, model_config, train_config, preset = _plan(
+    mode, model_config, train_config, preset = plan(
         path, name, dataset, model_config, train_config, preset, resume, overwrite, reporter
     )
     if mode == "done":
@@ -202,111 +202,10 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
     )
 
 
-def _plan(
-    path: Path,
-    name: str,
-    dataset: Dataset,
-    model_config: ModelConfig,
-    train_config: TrainConfig,
-    preset: str,
-    resume: bool,
-    overwrite: bool,
-    reporter: Reporter,
-) -> tuple[str, ModelConfig, TrainConfig, str]:
-    """Whether to start, continue from last.pt or do nothing, and the settings to train with.
-
-    No combination of `train` and `train --resume` may send the user in a circle, so:
-    - a new name starts a run (`--resume` on it is refused: it would train something unasked);
-    - a run with meta.json but no last.pt (killed in its first epoch) loses nothing by starting
-      over, so it starts again from epoch 1; under `--resume` with the run's saved settings;
-    - a run with last.pt continues under `--resume`; without it, when it is unfinished and the
-      settings are the ones it was started with (the same command run again), it continues too;
-      otherwise it is refused (`--overwrite` starts it over). The same command for a run that
-      has finished does nothing ("done"), like prep when nothing changed.
-
-    Returns the mode ("fresh", "resume" or "done") and the settings to train with.
-    """
-    if not (path / META_FILE).is_file():
-        if resume:
-            # Starting afresh under --resume would silently train something else than asked.
-            raise NotReady(
-                f"Run {name!r} has nothing to resume (no {LAST_FILE}); "
-                "train it without --resume first."
-            )
-        runs.clear(path)  # leftovers of a run whose meta.json is gone cannot be continued
-        return "fresh", model_config, train_config, preset
-    if not runs.has_checkpoint(path):
-        return _plan_restart(path, name, model_config, train_config, preset, resume, reporter)
-    if overwrite and not resume:
-        runs.clear(path)
-        return "fresh", model_config, train_config, preset
-    return _plan_existing(path, name, dataset, model_config, train_config, preset, resume,
-                          reporter)  # fmt: skip
-
-
-def _plan_restart(path: Path, name: str, model_config: ModelConfig, train_config: TrainConfig,
-                  preset: str, resume: bool, reporter: Reporter,
-                  ) -> tuple[str, ModelConfig, TrainConfig, str]:  # fmt: skip
-    """A run killed before its first checkpoint: start it again, with its saved settings under
-    `resume`."""
-    saved = _saved_meta(path)
-    if resume and saved is not None:
-        model_config, train_config, preset = _saved_settings(saved, train_config, preset)
-    how = "with its saved settings" if resume and saved is not None else "from the start"
-    reporter.note(
-        f"Run {name!r} stopped before its first epoch ended, so there is nothing to continue; "
-        f"training it again {how}."
-    )
-    runs.clear(path)
-    return "fresh", model_config, train_config, preset
-
-
-def _plan_existing(path: Path, name: str, dataset: Dataset, model_config: ModelConfig,
-                   train_config: TrainConfig, preset: str, resume: bool, reporter: Reporter,
-                   ) -> tuple[str, ModelConfig, TrainConfig, str]:  # fmt: skip
-    """A run with last.pt: continue it, do nothing (finished, same command), or refuse."""
-    meta = runs.read_meta(path)
-    same = _same_settings(meta, dataset, model_config, train_config, preset)
-    if not resume and same and _is_finished(meta, train_config):
-        reporter.note(
-            f"Run {name!r} has already finished its {train_config.epochs} epochs; nothing to do "
-            "(--overwrite trains it again, --resume --epochs N trains it further)."
-        )
-        return "done", model_config, train_config, preset
-    if not resume and not same:
-        raise InputError(
-            f"Run {name!r} already exists; continue it with --resume, start it over with "
-            "--overwrite, or choose another --name."
-        )
-    runs.check_compatible({**meta, "name": name}, dataset)
-    if _dict(meta.get("dataset")).get("fingerprint") != dataset.fingerprint:
-        raise InputError(
-            f"Data set {dataset.name!r} changed since run {name!r} began; "
-            "train a new run (choose another --name) instead of resuming."
-        )
-    model_config, train_config, preset = _saved_settings(meta, train_config, preset)
-    if not resume:
-        done = _dict(meta.get("metrics")).get("epochs_done", 0)
-        reporter.note(
-            f"Run {name!r} was interrupted after epoch {done}; continuing it from there "
-            "(--overwrite starts it over)."
-        )
-    return "resume", model_config, train_config, preset
-
-
-def _is_finished(meta: dict[str, Any], train_config: TrainConfig) -> bool:
-    """All epochs done, or stopped early: `fit` records `stopped_early` once it ends."""
-    metrics = _dict(meta.get("metrics"))
-    done = metrics.get("epochs_done", 0)
-    return metrics.get("stopped_early") is not None or (
-        isinstance(done, int) and done >= train_config.epochs
-    )
-
-
 def _finished(name: str, path: Path) -> FitResult:
     """The result of a run that has already finished, read back from its files."""
     meta = runs.read_meta(path)
-    metrics = _dict(meta.get("metrics"))
+    metrics = as_dict(meta.get("metrics"))
     try:
         lines = (path / METRICS_FILE).read_text(encoding="utf-8").splitlines()
         history = [json.loads(line) for line in lines if line.strip()]
@@ -324,61 +223,6 @@ def _finished(name: str, path: Path) -> FitResult:
     )
 
 
-def _saved_meta(path: Path) -> dict[str, Any] | None:
-    """meta.json of a run that never saved a checkpoint, or None when it cannot be used."""
-    try:
-        meta = runs.read_meta(path)
-        runs.model_config_from(meta)
-        TrainConfig(**meta["train_config"])
-    except (CheckpointError, NotReady, KeyError, TypeError):
-        return None
-    return meta
-
-
-def _saved_settings(
-    meta: dict[str, Any], given: TrainConfig, preset: str
-) -> tuple[ModelConfig, TrainConfig, str]:
-    """The run's own model and training settings; epochs, patience, threads and device are the
-    ones given now."""
-    model_config = runs.model_config_from(meta)
-    try:
-        saved_train = TrainConfig(**{**meta["train_config"], "device": given.device})
-    except (KeyError, TypeError) as exc:
-        raise CheckpointError(
-            f"meta.json of this run has unreadable training settings ({exc}); start a new run."
-        ) from exc
-    train_config = replace(
-        saved_train, epochs=given.epochs, patience=given.patience, threads=given.threads
-    )
-    return model_config, train_config, str(meta.get("preset", preset))
-
-
-def _same_settings(
-    meta: dict[str, Any],
-    dataset: Dataset,
-    model_config: ModelConfig,
-    train_config: TrainConfig,
-    preset: str,
-) -> bool:
-    """Whether an existing run was started with these settings on this data set: then asking
-    for it again means continuing it (or nothing, when it has finished)."""
-
-    def loose(config: dict[str, Any]) -> dict[str, Any]:
-        # Where and how fast it runs changes no result worth refusing over.
-        return {k: v for k, v in config.items() if k not in ("device", "threads")}
-
-    return (
-        _dict(meta.get("model_config")) == asdict(model_config)
-        and loose(_dict(meta.get("train_config"))) == loose(asdict(train_config))
-        and meta.get("preset", "default") == preset
-        and _dict(meta.get("dataset")).get("fingerprint") == dataset.fingerprint
-    )
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 class _Trainer:
     """One epoch of batches plus the validation pass, on tensors prepared once."""
 
@@ -387,8 +231,8 @@ class _Trainer:
         self.model, self.opt, self.config, self.device = model, opt, config, device
         self.reporter = reporter
         self.vocab = dataset.vocab
-        self.train = _Tensors(dataset.train)
-        self.val = _Tensors(dataset.val)
+        self.train = Tensors(dataset.train)
+        self.val = Tensors(dataset.val)
         self.sample_idx = 0  # a fixed validation photo for the per-epoch sample
         self.sample_original = dataset.val.captions[0]
         use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
@@ -471,56 +315,6 @@ class _Trainer:
         return generate(self.model, self.vocab, feats.numpy(), config)[0][0]
 
 
-class _Tensors:
-    """A split as tensors: ids [N, L], lengths [N], features read once when they fit in memory."""
-
-    def __init__(self, split: Any) -> None:
-        self.split = split
-        self.ids = torch.from_numpy(np.ascontiguousarray(split.ids, dtype=np.int64))  # [N, L]
-        self.lengths = np.asarray(split.lengths, dtype=np.int64)  # [N]
-        n = len(self.lengths)
-        dim = split.matrix.shape[1] if split.matrix.ndim == 2 else 0
-        self.feats: torch.Tensor | None = None
-        if n * dim * 4 <= _PRELOAD_BYTES:
-            self.feats = torch.from_numpy(split.features(np.arange(n)).astype(np.float32))  # [N, D]
-
-    def feats_of(self, idx: np.ndarray) -> torch.Tensor:
-        if self.feats is not None:
-            return self.feats[torch.from_numpy(idx)]
-        return torch.from_numpy(self.split.features(idx).astype(np.float32))  # [B, D]
-
-    def batch(
-        self, idx: np.ndarray, trim: bool, device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ids = self.ids[torch.from_numpy(idx)]  # [B, L]
-        if trim:
-            ids = ids[:, : int(self.lengths[idx].max())]  # [B, T+1]: no all-padding columns
-        feats = self.feats_of(idx).to(device)
-        ids = ids.to(device)
-        return feats, ids[:, :-1], ids[:, 1:]  # [B, D], [B, T], [B, T]
-
-
-def epoch_batches(
-    lengths: np.ndarray, batch_size: int, bucket: bool, seed: int, epoch: int
-) -> list[np.ndarray]:
-    """The batches of one epoch, a pure function of (seed, epoch) so resuming replays them.
-
-    With `bucket`, each span of `_BUCKET_SPAN` batches is sorted by length before it is cut, so
-    a batch holds captions of similar length; the batch order is shuffled again afterwards.
-    """
-    rng = np.random.default_rng([seed, epoch])
-    perm = rng.permutation(len(lengths))
-    if not bucket:
-        return [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
-    span = batch_size * _BUCKET_SPAN
-    batches = []
-    for s in range(0, len(perm), span):
-        part = perm[s : s + span]
-        part = part[np.argsort(lengths[part], kind="stable")]
-        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
-    return [batches[i] for i in rng.permutation(len(batches))]
-
-
 # -- saving -----------------------------------------------------------------------------------
 def _save_epoch(path: Path, meta: dict[str, Any], model: CaptionModel, opt: Any,
                 pos: _Position, r: EpochResult) -> dict[str, Any]:  # fmt: skip
@@ -574,22 +368,6 @@ def _restore(path: Path, model: CaptionModel, opt: Any, device: torch.device) ->
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path} cannot be resumed ({exc}); start a new run.") from exc
     return pos
-
-
-def _default_name(dataset_name: str) -> str:
-    return f"{dataset_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-
-
-def _check_data(dataset: Dataset) -> None:
-    if len(dataset.train) == 0:
-        raise NotReady(
-            f"Data set {dataset.name!r} has no training captions; add posts and run `instacap prep` again."
-        )
-    if len(dataset.val) == 0:
-        raise NotReady(
-            f"Data set {dataset.name!r} has no validation captions; add posts or raise "
-            "`instacap prep --val-share`, then prep again."
-        )
 
 
 @contextmanager

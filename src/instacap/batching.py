@@ -1,0 +1,64 @@
+"""The batches `training.fit` learns from: a split as tensors (`Tensors`, features read into memory
+once when they fit) and each epoch's batches, drawn from buckets of similar length
+(`epoch_batches`), a pure function of the seed and epoch so that resuming replays them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+_BUCKET_SPAN = 50  # batches per length bucket: enough mixing, little padding
+_PRELOAD_BYTES = 1 << 30  # feature matrices smaller than this are read into memory once
+
+
+class Tensors:
+    """A split as tensors: ids [N, L], lengths [N], features read once when they fit in memory."""
+
+    def __init__(self, split: Any) -> None:
+        self.split = split
+        self.ids = torch.from_numpy(np.ascontiguousarray(split.ids, dtype=np.int64))  # [N, L]
+        self.lengths = np.asarray(split.lengths, dtype=np.int64)  # [N]
+        n = len(self.lengths)
+        dim = split.matrix.shape[1] if split.matrix.ndim == 2 else 0
+        self.feats: torch.Tensor | None = None
+        if n * dim * 4 <= _PRELOAD_BYTES:
+            self.feats = torch.from_numpy(split.features(np.arange(n)).astype(np.float32))  # [N, D]
+
+    def feats_of(self, idx: np.ndarray) -> torch.Tensor:
+        if self.feats is not None:
+            return self.feats[torch.from_numpy(idx)]
+        return torch.from_numpy(self.split.features(idx).astype(np.float32))  # [B, D]
+
+    def batch(
+        self, idx: np.ndarray, trim: bool, device: torch.device
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        ids = self.ids[torch.from_numpy(idx)]  # [B, L]
+        if trim:
+            ids = ids[:, : int(self.lengths[idx].max())]  # [B, T+1]: no all-padding columns
+        feats = self.feats_of(idx).to(device)
+        ids = ids.to(device)
+        return feats, ids[:, :-1], ids[:, 1:]  # [B, D], [B, T], [B, T]
+
+
+def epoch_batches(
+    lengths: np.ndarray, batch_size: int, bucket: bool, seed: int, epoch: int
+) -> list[np.ndarray]:
+    """The batches of one epoch, a pure function of (seed, epoch) so resuming replays them.
+
+    With `bucket`, each span of `_BUCKET_SPAN` batches is sorted by length before it is cut, so
+    a batch holds captions of similar length; the batch order is shuffled again afterwards.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    perm = rng.permutation(len(lengths))
+    if not bucket:
+        return [perm[i : i + batch_size] for i in range(0, len(perm), batch_size)]
+    span = batch_size * _BUCKET_SPAN
+    batches = []
+    for s in range(0, len(perm), span):
+        part = perm[s : s + span]
+        part = part[np.argsort(lengths[part], kind="stable")]
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    return [batches[i] for i in rng.permutation(len(batches))]
