@@ -15,6 +15,8 @@ _S = SampleConfig()
 
 @app.command()
 def caption(
+    # Long because Typer reads every option from this signature: one typed, documented
+    # parameter per option. The body itself is parse, call, render.
     photos: Annotated[
         list[Path],
         typer.Argument(help="Photos to caption (JPEG, PNG, WebP, ...).", show_default=False),

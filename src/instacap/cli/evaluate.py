@@ -37,6 +37,8 @@ _HELP = (
 
 @app.command("eval", help=_HELP)
 def eval_command(
+    # Long because Typer reads every option from this signature: one typed, documented
+    # parameter per option. The body itself is parse, call, render.
     run: Annotated[
         str | None, typer.Option("--run", help="Run to measure (default: the newest).")
     ] = None,

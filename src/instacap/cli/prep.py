@@ -26,6 +26,8 @@ else:
 
 @app.command()
 def prep(
+    # Long because Typer reads every option from this signature: one typed, documented
+    # parameter per option. The body itself is parse, call, render.
     demo: Annotated[
         bool, typer.Option("--demo", help="Use the built-in demo posts (data set name 'demo').")
     ] = False,

@@ -33,6 +33,8 @@ _HELP = (
 
 @app.command("quiz", help=_HELP)
 def quiz_command(
+    # Long because Typer reads every option from this signature (one typed, documented
+    # parameter per option), and the body runs the keyboard loop of an interactive game.
     run: Annotated[
         str | None, typer.Option("--run", "-r", help="Run to test (default: the newest).")
     ] = None,

@@ -30,6 +30,8 @@ def _accounts(values: list[str] | None) -> list[str]:
 
 @app.command()
 def scrape(
+    # Long because Typer reads every option from this signature: one typed, documented
+    # parameter per option. The body itself is parse, call, render.
     accounts: Annotated[
         list[str] | None,
         typer.Argument(

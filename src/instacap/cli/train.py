@@ -14,6 +14,8 @@ _T = TrainConfig()
 
 @app.command()
 def train(
+    # Long because Typer reads every option from this signature: one typed, documented
+    # parameter per option. The body itself is parse, call, render.
     data: Annotated[
         str, typer.Option("--data", "-d", help="Data set to train on (made by `instacap prep`).")
     ] = "default",
