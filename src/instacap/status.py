@@ -9,7 +9,6 @@ walked: their sizes are in posts.db, so a million posts answer as fast as a hund
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 from collections.abc import Collection
 from dataclasses import asdict, dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from instacap import dataset, features, paths, posts, runs
+from instacap.files import read_json_object
 from instacap.posts import StoreSummary
 
 
@@ -129,16 +129,8 @@ def _du(path: Path, skip: Collection[Path] = ()) -> int:
     return total
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _feature_summary(folder: Path) -> FeatureSummary:
-    meta = _read_json(folder / "meta.json")
+    meta = read_json_object(folder / "meta.json")
     rows = features.count_rows(folder)
     if rows is None and isinstance(meta.get("rows"), int):
         rows = meta["rows"]

@@ -10,7 +10,6 @@ import numpy as np
 from instacap.encoders import weights as wts
 from instacap.encoders.base import Encoder, cosine
 from instacap.encoders.registry import Spec
-from instacap.files import sha256_of
 from instacap.progress import Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -51,7 +50,7 @@ def _state(
 ) -> tuple[dict[str, Any] | None, str | None]:
     if weights is not None:
         path = Path(weights).expanduser()
-        return wts.load_file(path, s), sha256_of(path)
+        return wts.load_file(path, s), wts.verified_sha256(path)
     if not pretrained:
         return None, None
     if s.kind == "packaged":

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from instacap.errors import InputError
-from instacap.files import sha256_of
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -194,5 +193,7 @@ def key_for(name: str, weights: Path | None = None, pretrained: bool = True) -> 
         path = Path(weights).expanduser()
         if not path.is_file():
             raise InputError(f"The weights file {path} does not exist; check the path.")
-        return f"{s.name}-{sha256_of(path)[:8]}"
+        from instacap.encoders.weights import verified_sha256  # hashed once per file
+
+        return f"{s.name}-{verified_sha256(path)[:8]}"
     return s.name if pretrained else f"{s.name}-random"

@@ -19,7 +19,7 @@ from urllib.parse import urlparse
 from instacap import paths
 from instacap.encoders.registry import Spec
 from instacap.errors import InputError, WeightsUnavailable
-from instacap.files import sha256_of, write_atomic
+from instacap.files import read_json_object, sha256_of, write_atomic
 from instacap.progress import Reporter
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -57,10 +57,7 @@ def verified_sha256(path: Path) -> str:
     st = path.stat()
     stamp = [st.st_size, st.st_mtime_ns]
     seen_file = paths.features_dir() / "verified-weights.json"
-    try:
-        seen = json.loads(seen_file.read_text())
-    except (OSError, ValueError):
-        seen = {}
+    seen = read_json_object(seen_file)
     entry = seen.get(str(path))
     if isinstance(entry, list) and entry[:2] == stamp and len(entry) == 3:
         return str(entry[2])
