@@ -21,7 +21,7 @@ import torch
 from instacap import runs
 from instacap.errors import CheckpointError, InputError
 from instacap.files import write_atomic
-from instacap.model import CaptionModel
+from instacap.model import CaptionModel, build
 from instacap.runs import ARRAYS_FILE, MODEL_FILE, Run
 from instacap.tokenizer import Vocab
 
@@ -65,7 +65,7 @@ def load_state(path: Path, expect_sha256: str | Collection[str] | None = None) -
 
 def build_model(meta: dict[str, Any], vocab: Vocab) -> CaptionModel:
     try:
-        return CaptionModel(runs.model_config_from(meta), vocab.size, int(meta["feature_dim"]))
+        return build(runs.model_config_from(meta), vocab.size, int(meta["feature_dim"]))
     except (TypeError, ValueError, InputError) as exc:
         raise CheckpointError(
             f"meta.json describes a model this instacap cannot build ({exc}); train the run again."

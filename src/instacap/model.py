@@ -170,6 +170,11 @@ class CaptionModel(nn.Module):
         return logits, (h1.unsqueeze(0), c1.unsqueeze(0), img)
 
 
+def build(config: ModelConfig, vocab_size: int, feature_dim: int) -> CaptionModel:
+    """The torch network `config` describes: the one place that picks the class for an arch."""
+    return CaptionModel(config, vocab_size, feature_dim)
+
+
 def _lstm_cell(lstm: nn.LSTM, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor]:
     """One time step of a one-layer `nn.LSTM`, with its own weights: x [B, In], h, c [B, H].
 

@@ -126,6 +126,14 @@ class NumpyModel:
         return x @ self.w["out.weight"].T + self.w["out.bias"]  # [B, V]
 
 
+def build(
+    config: ModelConfig, vocab_size: int, feature_dim: int, weights: dict[str, np.ndarray]
+) -> NumpyModel:
+    """The NumPy twin of `model.build(config, ...)` with `weights`: the one place that picks the
+    class for an arch. ValueError when the weights do not fit."""
+    return NumpyModel(config, vocab_size, feature_dim, weights)
+
+
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1 + np.tanh(0.5 * x))  # never overflows, unlike 1 / (1 + exp(-x))
 
@@ -148,7 +156,7 @@ def load(name: str | None = None) -> Run:
     weights = runs.load_arrays(path / ARRAYS_FILE, accepted)
     try:
         config = runs.model_config_from(meta)
-        model = NumpyModel(config, vocab.size, int(meta["feature_dim"]), weights)
+        model = build(config, vocab.size, int(meta["feature_dim"]), weights)
     except (TypeError, ValueError, InputError) as exc:
         raise CheckpointError(
             f"{path / ARRAYS_FILE} does not fit the model described in meta.json ({exc}); "

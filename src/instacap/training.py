@@ -31,7 +31,7 @@ from instacap.config import ModelConfig, SampleConfig, TrainConfig
 from instacap.dataset import Dataset
 from instacap.errors import CheckpointError, DiskFull
 from instacap.files import on_full_disk, remove_temp_files
-from instacap.model import CaptionModel, token_nll
+from instacap.model import CaptionModel, build, token_nll
 from instacap.progress import SILENT, Reporter
 from instacap.runs import LAST_FILE, META_FILE, METRICS_FILE
 from instacap.sampling import Caption, generate
@@ -158,7 +158,7 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
     last = path / LAST_FILE
 
     runtime.seed_everything(train_config.seed)
-    model = CaptionModel(model_config, dataset.vocab.size, dataset.feature_dim).to(device)
+    model = build(model_config, dataset.vocab.size, dataset.feature_dim).to(device)
     opt = torch.optim.AdamW(
         model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay
     )
