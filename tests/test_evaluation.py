@@ -152,6 +152,13 @@ def test_degenerate(text, ended, expected):
     assert metrics.is_degenerate(text, ended) is expected
 
 
+def test_a_repeated_hashtag_counts_as_a_loop_even_when_the_caption_ended():
+    assert metrics.repeats_hashtag("sunset #love #Love")  # Instagram ignores case
+    assert not metrics.repeats_hashtag("sunset #love #lovely #loves")
+    texts = ["sunset #love #love", "sunset #love #lovely", "ok"]
+    assert metrics.degenerate_share(texts, [True, True, True]) == pytest.approx(1 / 3)
+
+
 def test_hashtag_mention_and_eos_shares():
     texts = ["#sun is up", "hi @nasa", "email me a@b.com", "plain", "#a @b"]
     assert metrics.hashtag_share(texts) == pytest.approx(2 / 5)

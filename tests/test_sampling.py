@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 
 import numpy as np
 import pytest
 import torch
 
+from instacap import metrics
 from instacap.config import ModelConfig, SampleConfig
 from instacap.errors import InputError
 from instacap.model import CaptionModel
@@ -88,6 +90,23 @@ def test_repetition_guard_stops_one_character_loops(model_vocab):
     guarded = generate(model, vocab, _feats(1), dataclasses.replace(config, max_repeat=4))[0]
     for c in guarded:
         assert "aaaaa" not in c.text
+
+
+def test_a_caption_never_writes_the_same_hashtag_twice(model_vocab):
+    model, vocab = model_vocab
+    # Only "#", "b" and space are likely: left alone, the captions soon repeat "#b" or "#bb".
+    with torch.no_grad():
+        model.out.bias.zero_()
+        for ch in "#b ":
+            model.out.bias[vocab.id(ch)] = 50.0
+    config = SampleConfig(n=8, seed=0, max_len=60, max_repeat=0)
+    looped = [c.text for c in generate(model, vocab, _feats(1), config)[0]]
+    assert sum(metrics.repeats_hashtag(t) for t in looped) >= 4
+    guarded = generate(model, vocab, _feats(1), dataclasses.replace(config, max_repeat=4))[0]
+    for c in guarded:
+        tags = re.findall(r"#\w+", c.text)
+        assert len(tags) >= 2  # still writes hashtags, just never one twice
+        assert not metrics.repeats_hashtag(c.text), c.text
 
 
 @pytest.mark.parametrize(

@@ -173,10 +173,19 @@ def is_degenerate(text: str, ended: bool, min_span: int = 24, max_period: int = 
     return False
 
 
+def repeats_hashtag(text: str) -> bool:
+    """True when a caption writes one hashtag twice ("#love #love"; case-insensitive, as
+    Instagram compares tags): the short form of the hashtag loop, even when the caption ended."""
+    tags = [t.lower() for t in _HASHTAG.findall(text)]
+    return len(set(tags)) < len(tags)
+
+
 def degenerate_share(texts: Sequence[str], ended: Sequence[bool]) -> float:
+    """Share of captions that loop: to the length cap (`is_degenerate`) or on a hashtag."""
     if not texts:
         return 0.0
-    return sum(is_degenerate(t, e) for t, e in zip(texts, ended, strict=True)) / len(texts)
+    loops = (is_degenerate(t, e) or repeats_hashtag(t) for t, e in zip(texts, ended, strict=True))
+    return sum(loops) / len(texts)
 
 
 def hashtag_share(texts: Sequence[str]) -> float:

@@ -19,15 +19,19 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from instacap.config import SampleConfig
 from instacap.errors import InputError
 from instacap.numpy_model import NumpyModel, StepFn
-from instacap.runs import Run
+from instacap.tagguard import TagGuard
 from instacap.tokenizer import BOS, EOS, PAD, UNK, Vocab
+
+if TYPE_CHECKING:  # types only: the run captions come from
+    from instacap.encoders import Encoder
+    from instacap.runs import AnyRun
 
 # Tokens that are never written: padding, a second BOS, and UNK (it would print as U+FFFD).
 _NEVER = [PAD, BOS, UNK]
@@ -164,13 +168,16 @@ def _decode(vocab: Vocab, step: StepFn, config: SampleConfig, draws: np.ndarray)
     done = np.zeros(B, dtype=bool)  # [B]
     ended = np.zeros(B, dtype=bool)
     run = np.zeros(B, dtype=np.int64)  # length of the current token run
+    tags = TagGuard(vocab, B) if config.max_repeat > 0 else None
     logps: list[np.ndarray] = []  # each [B]: log p of the chosen token at temperature 1
     for t in range(L - 1):  # BOS already uses one of max_len tokens
         logits = np.asarray(step(ids[:, : t + 1]), dtype=np.float32)  # [B, V], no copy
-        choice = _sample(logits, ids[:, t], run, config, draws[:, t])  # [B]
+        choice = _sample(logits, ids[:, t], run, config, draws[:, t], tags)  # [B]
         choice[done] = PAD
         logps.append(_log_softmax_at(logits, choice))
         run = np.where(choice == ids[:, t], run + 1, 1)
+        if tags is not None:
+            tags.advance(choice)
         ids[:, t + 1] = choice
         ended |= (choice == EOS) & ~done
         done |= choice == EOS
@@ -182,16 +189,15 @@ def _decode(vocab: Vocab, step: StepFn, config: SampleConfig, draws: np.ndarray)
 
 
 def _sample(
-    logits: np.ndarray, last: np.ndarray, run: np.ndarray, config: SampleConfig, u: np.ndarray
+    logits: np.ndarray,
+    last: np.ndarray,
+    run: np.ndarray,
+    config: SampleConfig,
+    u: np.ndarray,
+    tags: TagGuard | None = None,
 ) -> np.ndarray:
-    """logits [B, V] -> chosen ids [B], after the repetition guard, temperature, top-k, top-p."""
-    logits = logits.copy()
-    logits[:, _NEVER] = -np.inf
-    if config.max_repeat > 0:
-        # A token that already ran max_repeat times in a row may not continue the run: no caption
-        # collapses into one character repeated to the length cap.
-        blocked = np.flatnonzero(run >= config.max_repeat)
-        logits[blocked, last[blocked]] = -np.inf
+    """logits [B, V] -> chosen ids [B], after the repetition guards, temperature, top-k, top-p."""
+    logits = guarded(logits, last, run, config.max_repeat, tags)
     if config.temperature == 0:
         return logits.argmax(-1)
     probs = _softmax(logits / np.float32(config.temperature))  # [B, V]
@@ -210,6 +216,22 @@ def _sample(
     cdf = np.cumsum(probs, -1)  # [B, V]
     choice = (cdf <= (u * cdf[:, -1])[:, None]).sum(-1)
     return np.minimum(choice, V - 1)
+
+
+def guarded(
+    logits: np.ndarray, last: np.ndarray, run: np.ndarray, max_repeat: int, tags: TagGuard | None
+) -> np.ndarray:
+    """A copy of logits [B, V] with what may never be written next at -inf: the special tokens,
+    a token that already ran `max_repeat` times in a row (no caption collapses into one character
+    repeated to the length cap) and the end of a hashtag the caption already wrote."""
+    logits = logits.copy()
+    logits[:, _NEVER] = -np.inf
+    if max_repeat > 0:
+        blocked = np.flatnonzero(run >= max_repeat)
+        logits[blocked, last[blocked]] = -np.inf
+    if tags is not None:
+        tags.block(logits)
+    return logits
 
 
 def _softmax(x: np.ndarray) -> np.ndarray:
@@ -244,10 +266,10 @@ class Captioner:
     Never prints; photos that cannot be read raise `instacap.errors.BadImage`.
     """
 
-    def __init__(self, run: Run, device: str = "cpu") -> None:
+    def __init__(self, run: AnyRun, device: str = "cpu") -> None:
         self.run = run
         self.device = device
-        self._encoder: Any = None
+        self._encoder: Encoder | None = None
 
     @classmethod
     def load(cls, run: str | None = None, device: str = "cpu") -> Captioner:
@@ -256,13 +278,10 @@ class Captioner:
         On CPU the run's NumPy weights are used, so captioning with the thumbnail encoder never
         imports torch (about 4 s); on a GPU, the torch model.
         """
-        if device == "cpu":
-            from instacap import numpy_model
+        from instacap import runs
 
-            return cls(numpy_model.load(run), device=device)
-        from instacap import checkpoint
-
-        return cls(checkpoint.load(run, device=device), device=device)
+        backend: runs.Backend = "numpy" if device == "cpu" else "torch"
+        return cls(runs.load(run, backend=backend, device=device), device=device)
 
     @property
     def backend(self) -> str:
@@ -270,16 +289,12 @@ class Captioner:
         return "numpy" if isinstance(self.run.model, NumpyModel) else "torch"
 
     @property
-    def encoder(self) -> Any:
+    def encoder(self) -> Encoder:
+        """The encoder the run was trained on, opened on first use."""
         if self._encoder is None:
-            from instacap import encoders, runs
+            from instacap import runs
 
-            weights = self.run.meta.get("encoder_weights")  # set when prep used --weights FILE
-            encoder = encoders.get(
-                self.run.encoder, weights=Path(weights) if weights else None, device=self.device
-            )
-            runs.check_encoder(self.run.name, self.run.meta, encoder)
-            self._encoder = encoder
+            self._encoder = runs.open_encoder(self.run.meta, device=self.device)
         return self._encoder
 
     def features(self, photos: Sequence[str | Path]) -> np.ndarray:

@@ -1,0 +1,58 @@
+"""The repeated-hashtag guard of decoding: a caption never writes the same `#tag` twice.
+
+A character model that has just written "#love " finds "#love" likely again, and again: the
+"#love #love #love" loop. The guard follows each caption as it is written (the tag in progress
+and the tags finished, compared case-insensitively, as Instagram does) and, while the tag in
+progress spells one already written, forbids every token that would end it: the caption may go
+on to "#lovely", never to a second "#love". Sampling and beam search both use it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import regex
+
+from instacap.tokenizer import Vocab
+
+_WORD = regex.compile(r"\w+")  # what continues a hashtag (metrics counts tags as #\w+ too)
+
+
+class TagGuard:
+    """The tags of `rows` captions being decoded together, one step at a time."""
+
+    def __init__(self, vocab: Vocab, rows: int) -> None:
+        # [V] True for tokens that continue a tag; specials (EOS included) end it.
+        self.word = np.array(
+            [i >= 4 and bool(_WORD.fullmatch(t)) for i, t in enumerate(vocab.tokens)], dtype=bool
+        )
+        self.hash = vocab.tokens.index("#") if "#" in vocab.tokens else -1
+        self.current: list[str | None] = [None] * rows  # the tag being written, '#' excluded
+        self.done: list[set[str]] = [set() for _ in range(rows)]
+        self.tokens = vocab.tokens
+
+    def block(self, logits: np.ndarray) -> None:
+        """logits [rows, V], in place: rows writing a tag they already wrote may not end it."""
+        if self.hash < 0:
+            return
+        for b, tag in enumerate(self.current):
+            # Only while some token could still continue the tag (never a row with no choice).
+            if tag and tag in self.done[b] and np.isfinite(logits[b, self.word]).any():
+                logits[b, ~self.word] = -np.inf
+
+    def advance(self, choice: np.ndarray) -> None:
+        """Record the tokens chosen for each row, choice [rows]."""
+        if self.hash < 0:
+            return
+        for b, tok in enumerate(choice.tolist()):
+            tag = self.current[b]
+            if tag is not None and self.word[tok]:
+                self.current[b] = tag + self.tokens[tok].lower()
+                continue
+            if tag:  # a token that is not part of a word ends the tag
+                self.done[b].add(tag)
+            self.current[b] = "" if tok == self.hash else None
+
+    def reorder(self, rows: np.ndarray) -> None:
+        """Row i continues from row rows[i] (beam search keeps the best continuations)."""
+        self.current = [self.current[r] for r in rows.tolist()]
+        self.done = [set(self.done[r]) for r in rows.tolist()]
