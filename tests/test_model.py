@@ -1,16 +1,25 @@
-"""The caption networks: loss at initialisation, masking, overfitting, step == forward."""
+"""The caption networks (the LSTM family and the transformer): loss at initialisation, masking,
+overfitting, step == forward, and each built exactly as network.py declares it."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
 import torch
 
+from instacap import network
 from instacap.config import ARCHS, ORIGINAL_MODEL, ModelConfig
-from instacap.model import CaptionModel
+from instacap.model import CaptionModel, build
 
 V, D = 40, 12
+TRANSFORMER = ModelConfig(arch="transformer", hidden=32, layers=2, heads=4)
+# Every kind of network: each LSTM variant, two LSTM layers, the transformer's two image inputs.
+NETWORKS = [ModelConfig(arch=a) for a in ARCHS] + [
+    ModelConfig(layers=2, embed=16, hidden=24),
+    dataclasses.replace(TRANSFORMER, image_input="prefix"),
+]
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -23,18 +32,19 @@ def _batch(b: int = 4, t: int = 9, seed: int = 0) -> tuple[torch.Tensor, torch.T
     return torch.randn(b, D, generator=g), ids
 
 
-@pytest.mark.parametrize("config", [ModelConfig(), ORIGINAL_MODEL])
+@pytest.mark.parametrize("config", [ModelConfig(), ORIGINAL_MODEL, TRANSFORMER])
 def test_initial_loss_is_near_uniform(config):
     torch.manual_seed(0)
-    model = CaptionModel(config, V, D)
+    model = build(config, V, D)
     feats, ids = _batch(16, 20)
     _, loss = model(feats, ids[:, :-1], ids[:, 1:])
     assert abs(loss.item() - math.log(V)) < 0.25
 
 
-def test_masked_positions_do_not_change_the_loss():
+@pytest.mark.parametrize("config", [ModelConfig(dropout=0.0), TRANSFORMER])
+def test_masked_positions_do_not_change_the_loss(config):
     torch.manual_seed(0)
-    model = CaptionModel(ModelConfig(dropout=0.0), V, D).eval()
+    model = build(config, V, D).eval()
     feats, ids = _batch(3, 10)
     ids[:, 6] = 2  # EOS
     ids[:, 7:] = 0  # PAD after it
@@ -49,10 +59,10 @@ def test_masked_positions_do_not_change_the_loss():
     assert torch.allclose(loss, trimmed, atol=1e-6)
 
 
-@pytest.mark.parametrize("arch", ["merge", "merge-inject"])
+@pytest.mark.parametrize("arch", ["merge", "merge-inject", "transformer"])
 def test_tiny_model_overfits_a_handful_of_captions(arch):
     torch.manual_seed(0)
-    model = CaptionModel(
+    model = build(
         ModelConfig(arch=arch, embed=16, hidden=48, dropout=0.0, image_dropout=0.0), V, D
     )
     feats, ids = _batch(4, 12)
@@ -65,11 +75,13 @@ def test_tiny_model_overfits_a_handful_of_captions(arch):
     assert loss.item() < 0.05
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("config", NETWORKS)
 @pytest.mark.parametrize("normalize", [True, False])
-def test_step_by_step_matches_forward(arch, normalize):
+def test_step_by_step_matches_forward(config, normalize):
+    """Decoding one token at a time with the carried state (the LSTM's (h, c), the transformer's
+    key/value cache) gives the logits of the whole-prefix forward pass."""
     torch.manual_seed(0)
-    model = CaptionModel(ModelConfig(arch=arch, normalize=normalize), V, D).eval()
+    model = build(dataclasses.replace(config, normalize=normalize), V, D).eval()
     feats, ids = _batch(2, 7)
     logits, _ = model(feats, ids)  # [B, T, V]
     state = None
@@ -113,3 +125,48 @@ def test_training_path_matches_the_stock_lstm(arch):
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("config", [*NETWORKS, TRANSFORMER])
+@pytest.mark.parametrize("feature_dim", [0, D])
+def test_every_network_is_built_from_its_parameter_table(config, feature_dim):
+    model = build(config, V, feature_dim)
+    table = network.parameters(config, V, feature_dim)
+    assert {k: tuple(v.shape) for k, v in model.state_dict().items()} == table
+    assert sum(p.numel() for p in model.parameters()) == network.count(config, V, feature_dim)
+
+
+def test_two_lstm_layers_train_like_the_stock_lstm():
+    """The CPU recurrence stacked twice computes nn.LSTM(num_layers=2)'s loss and gradients."""
+    torch.manual_seed(0)
+    config = ModelConfig(layers=2, embed=16, hidden=24, dropout=0.0, image_dropout=0.0)
+    model = build(config, V, D)
+    feats, ids = _batch(5, 12)
+    fast = model.loss(feats, ids[:, :-1], ids[:, 1:])
+    fast_grads = torch.autograd.grad(fast, list(model.parameters()))
+    model.stock = True
+    _, stock = model(feats, ids[:, :-1], ids[:, 1:])
+    stock_grads = torch.autograd.grad(stock, list(model.parameters()))
+    assert fast.item() == pytest.approx(stock.item(), abs=1e-6)
+    for a, b in zip(fast_grads, stock_grads, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_the_transformer_sees_no_later_character_and_ties_its_output_to_the_embedding():
+    torch.manual_seed(0)
+    model = build(dataclasses.replace(TRANSFORMER, dropout=0.0), V, D).eval()
+    feats, ids = _batch(2, 9)
+    logits, _ = model(feats, ids)
+    changed = ids.clone()
+    changed[:, 5:] = torch.randint(4, V, (2, 4))
+    later, _ = model(feats, changed)
+    torch.testing.assert_close(logits[:, :5], later[:, :5])  # positions before the change agree
+    assert not torch.allclose(logits[:, 5:], later[:, 5:])
+    assert "out.weight" not in model.state_dict()  # the head is the token embedding
+
+
+def test_the_transformer_refuses_captions_longer_than_its_context():
+    model = build(dataclasses.replace(TRANSFORMER, context=8), V, D)
+    feats, ids = _batch(2, 10)
+    with pytest.raises(ValueError, match="attends over 8"):
+        model(feats, ids)

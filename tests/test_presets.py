@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from instacap import presets
-from instacap.config import ORIGINAL_MODEL, ModelConfig
+from instacap.config import ORIGINAL_MODEL, ModelConfig, TrainConfig
 from instacap.errors import InputError
 
 
@@ -17,10 +17,38 @@ def test_original_keeps_its_recipe_unless_an_option_says_otherwise():
     assert (train.batch_size, train.lr) == (32, 0.01)
 
 
-def test_default_preset_is_the_default_configs():
+def test_default_preset_leaves_the_network_to_the_data_and_the_lr_to_its_size():
     model, train = presets.train_settings(seed=7, device="cpu", threads=1)
-    assert model == ModelConfig()
+    assert model is None  # training picks it from the data set (or a continued run's own)
     assert (train.seed, train.device, train.threads, train.bucket) == (7, "cpu", 1, True)
+    assert train.lr is None and train.schedule == "cosine"
+
+
+def test_auto_size_grows_with_the_training_set():
+    sizes = [presets.model_config("auto", "lstm", n).size for n in (60_000, 1_000_000, 10**7)]
+    assert sizes == ["small", "base", "large"]
+    # The small LSTM is the original's width, so a small data set trains what it always did.
+    small = presets.model_config("small", "lstm")
+    assert (small.embed, small.hidden, small.layers, small.arch) == (128, 128, 1, "merge-inject")
+    assert small == ModelConfig()
+
+
+def test_each_rung_has_its_own_learning_rate_unless_one_is_given():
+    base = presets.model_config("base", "transformer")
+    assert base.arch == "transformer" and base.hidden % base.heads == 0
+    assert presets.resolve(base, TrainConfig()).lr == presets.SIZES["transformer", "base"]["lr"]
+    assert presets.resolve(base, TrainConfig(lr=0.01)).lr == 0.01
+    model, _ = presets.train_settings(arch="transformer")
+    assert model is not None and model.size == "auto"  # decided once the data set is known
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [({"size": "huge"}, "auto or one of small, base, large"), ({"arch": "gru"}, "lstm, transformer")],
+)
+def test_an_unknown_size_or_arch_lists_the_choices(options, named):
+    with pytest.raises(InputError, match=named):
+        presets.train_settings(**options)
 
 
 @pytest.mark.parametrize(

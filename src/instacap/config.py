@@ -46,13 +46,36 @@ class PrepConfig:
     workers: int | None = None
 
 
-ARCHS = ("merge", "merge-init", "merge-inject")  # model.py describes each
+ARCHS = ("merge", "merge-init", "merge-inject", "transformer")  # network.py describes each
+
+
+class Arch(str, Enum):
+    """`instacap train --arch`: the LSTM (merge-inject) or a causal transformer (docs/model.md)."""
+
+    lstm = "lstm"
+    transformer = "transformer"
+
+
+class Size(str, Enum):
+    """`instacap train --size`: `auto` picks one from the training set's size (presets.py)."""
+
+    auto = "auto"
+    small = "small"
+    base = "base"
+    large = "large"
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    embed: int = 128  # character embedding width
+    size: str = "small"  # the rung of the size ladder these widths come from (presets.SIZES)
+    embed: int = 128  # character embedding width (LSTM; the transformer embeds at `hidden`)
     hidden: int = 128  # LSTM width (and the width both branches are projected to)
+    layers: int = 1  # LSTM layers or transformer blocks
+    heads: int = 4  # attention heads (transformer)
+    context: int = 160  # positions the transformer can attend over (captions are <= 150 tokens)
+    # The transformer's photo: projected to the model width and added to every position ("add"),
+    # or given as one position before the caption ("prefix"). docs/model.md compares them.
+    image_input: str = "add"
     # "merge" is the original: image and text branches added after the LSTM.
     # "merge-init" also starts the LSTM from a state computed from the image; "merge-inject" (the
     # default) also feeds the image to the LSTM at every step, so the text branch keeps writing
@@ -70,7 +93,11 @@ class ModelConfig:
 class TrainConfig:
     epochs: int = 30
     batch_size: int = 64  # with length buckets a batch costs little more than one caption
-    lr: float = 5e-3
+    lr: float | None = None  # None: the model size's own (presets.SIZES); resolved by training
+    # Learning rate over training: "cosine" warms up linearly for `warmup` steps, then decays to a
+    # tenth along a cosine over all epochs; "constant" is the original's.
+    schedule: str = "cosine"
+    warmup: int = 100  # optimiser steps (at most a tenth of all steps)
     weight_decay: float = 0.01
     clip: float = 1.0  # gradient norm clip; 0 = off
     patience: int = 0  # epochs without validation improvement before stopping; 0 = never
@@ -86,7 +113,9 @@ class TrainConfig:
 ORIGINAL_MODEL = ModelConfig(
     arch="merge", normalize=False, image_weight=1.0, dropout=0.0, image_dropout=0.0
 )
-ORIGINAL_TRAIN = TrainConfig(batch_size=10, lr=1e-3, weight_decay=0.0, clip=0.0, bucket=False)
+ORIGINAL_TRAIN = TrainConfig(
+    batch_size=10, lr=1e-3, weight_decay=0.0, clip=0.0, bucket=False, schedule="constant", warmup=0
+)
 PRESETS = tuple(p.value for p in Preset)
 
 

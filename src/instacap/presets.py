@@ -1,17 +1,82 @@
-"""`instacap train --preset`: the model and training settings a preset and the user's options
-give, checked, so the CLI only parses and renders."""
+"""`instacap train --preset/--size/--arch`: the model and training settings a preset and the
+user's options give, checked, so the CLI only parses and renders.
+
+The size ladder lives here: three rungs per architecture and the rule that picks one from the
+training set's size (`--size auto`, docs/model.md has the measurements behind it).
+"""
 
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from instacap.config import ORIGINAL_MODEL, ORIGINAL_TRAIN, PRESETS, ModelConfig, TrainConfig
 from instacap.errors import InputError
+
+SIZE_NAMES = ("small", "base", "large")
+ARCH_NAMES = ("lstm", "transformer")
+# Each rung's widths, and the AdamW learning rate it trains best with (wider networks need smaller
+# steps). The LSTM's small rung is the original's width.
+SIZES: dict[tuple[str, str], dict[str, Any]] = {
+    ("lstm", "small"): {"embed": 128, "hidden": 128, "layers": 1, "lr": 5e-3},
+    ("lstm", "base"): {"embed": 128, "hidden": 256, "layers": 1, "lr": 3e-3},
+    ("lstm", "large"): {"embed": 256, "hidden": 512, "layers": 2, "lr": 2e-3},
+    ("transformer", "small"): {"hidden": 128, "layers": 2, "heads": 4, "lr": 2e-3},
+    ("transformer", "base"): {"hidden": 192, "layers": 4, "heads": 6, "lr": 1.5e-3},
+    ("transformer", "large"): {"hidden": 256, "layers": 6, "heads": 8, "lr": 1e-3},
+}
+# `--size auto`: training characters (tokens) at which the next rung starts to pay.
+AUTO_BASE_TOKENS = 300_000
+AUTO_LARGE_TOKENS = 3_000_000
+
+
+def auto_size(train_tokens: int) -> str:
+    """The rung for a training set of `train_tokens` characters (docs/model.md derives it)."""
+    if train_tokens >= AUTO_LARGE_TOKENS:
+        return "large"
+    return "base" if train_tokens >= AUTO_BASE_TOKENS else "small"
+
+
+def model_config(
+    size: str = "auto", arch: str = "lstm", train_tokens: int | None = None
+) -> ModelConfig:
+    """The network of rung `size` of architecture `arch`. "auto" is decided from `train_tokens`;
+    without them it stays "auto" (size="auto", widths undecided) for training to decide once
+    it knows the data set (sizing.choose)."""
+    if arch not in ARCH_NAMES:
+        raise InputError(f"Unknown --arch {arch!r}; use one of {', '.join(ARCH_NAMES)}.")
+    if size not in ("auto", *SIZE_NAMES):
+        raise InputError(f"Unknown --size {size!r}; use auto or one of {', '.join(SIZE_NAMES)}.")
+    if size == "auto" and train_tokens is None:
+        return ModelConfig(size="auto", arch="merge-inject" if arch == "lstm" else "transformer")
+    size = auto_size(train_tokens or 0) if size == "auto" else size
+    widths = {k: v for k, v in SIZES[arch, size].items() if k != "lr"}
+    return ModelConfig(
+        size=size, arch="merge-inject" if arch == "lstm" else "transformer", **widths
+    )
+
+
+def arch_name(config: ModelConfig) -> str:
+    """`--arch` of a network: 'transformer' or 'lstm' (any of the merge variants)."""
+    return "transformer" if config.arch == "transformer" else "lstm"
+
+
+def learning_rate(config: ModelConfig) -> float:
+    """The AdamW learning rate of a network's rung (the small LSTM's for hand-made widths)."""
+    rung = SIZES.get((arch_name(config), config.size), SIZES["lstm", "small"])
+    return float(rung["lr"])
+
+
+def resolve(model: ModelConfig, train: TrainConfig) -> TrainConfig:
+    """`train` with its learning rate decided: the given one, else the model's rung's."""
+    return train if train.lr is not None else replace(train, lr=learning_rate(model))
 
 
 def train_settings(
     preset: str = "default",
     *,
+    size: str | None = None,
+    arch: str | None = None,
     epochs: int = TrainConfig.epochs,
     batch_size: int | None = None,
     lr: float | None = None,
@@ -19,15 +84,26 @@ def train_settings(
     seed: int = TrainConfig.seed,
     device: str = TrainConfig.device,
     threads: int = TrainConfig.threads,
-) -> tuple[ModelConfig, TrainConfig]:
+) -> tuple[ModelConfig | None, TrainConfig]:
     """The preset's ModelConfig and TrainConfig with the given options; `batch_size` and `lr`
-    keep the preset's own value when None (the original trains with batch 10 and lr 0.001)."""
+    keep the preset's own value when None (the original trains with batch 10 and lr 0.001).
+
+    The model is None when neither `size` nor `arch` is given to the default preset: a new run
+    then gets `--size auto` of the LSTM, and a run being continued keeps its own (training.fit
+    decides, once it knows the data set). Given ones are checked against a continued run's."""
     if preset not in PRESETS:
         raise InputError(f"Unknown preset {preset!r}; use {' or '.join(PRESETS)}.")
     check_numbers(epochs, batch_size, lr, patience)
-    model_cfg, train_cfg = (
-        (ORIGINAL_MODEL, ORIGINAL_TRAIN) if preset == "original" else (ModelConfig(), TrainConfig())
-    )
+    model_cfg: ModelConfig | None
+    if preset == "original":
+        if size is not None or arch is not None:
+            raise InputError("--preset original is the original's network; drop --size and --arch.")
+        model_cfg, train_cfg = ORIGINAL_MODEL, ORIGINAL_TRAIN
+    elif size is None and arch is None:
+        model_cfg, train_cfg = None, TrainConfig()
+    else:
+        model_cfg = model_config(size or "auto", arch or "lstm")
+        train_cfg = TrainConfig()
     train_cfg = replace(
         train_cfg,
         epochs=epochs,

@@ -68,6 +68,23 @@ def pick_device(choice: str = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+def free_memory_bytes(device: torch.device | None = None) -> int | None:
+    """Memory a new allocation can use: free GPU memory on CUDA, else the kernel's MemAvailable
+    (Linux); None when it cannot be told."""
+    if device is not None and device.type == "cuda":
+        import torch
+
+        return int(torch.cuda.mem_get_info(device)[0])
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
 def cpu_threads() -> int:
     """Cores this process may use (respects affinity masks and containers)."""
     try:

@@ -25,13 +25,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from instacap import checkpoint, runs, runtime
+from instacap import checkpoint, runs, runtime, schedule, sizing
 from instacap.batching import Tensors, epoch_batches
 from instacap.config import ModelConfig, SampleConfig, TrainConfig
 from instacap.dataset import Dataset
 from instacap.errors import CheckpointError, DiskFull
 from instacap.files import on_full_disk, remove_temp_files
-from instacap.model import CaptionModel, build, token_nll
+from instacap.model import Network, build, token_nll
 from instacap.progress import SILENT, Reporter
 from instacap.runs import LAST_FILE, META_FILE, METRICS_FILE
 from instacap.sampling import Caption, generate
@@ -107,7 +107,7 @@ class _Position:
 
 def fit(
     dataset: Dataset,
-    model_config: ModelConfig = ModelConfig(),
+    model_config: ModelConfig | None = None,
     train_config: TrainConfig = TrainConfig(),
     name: str | None = None,
     resume: bool = False,
@@ -117,6 +117,9 @@ def fit(
     on_epoch: Callable[[EpochResult], None] | None = None,
 ) -> FitResult:
     """Train on `dataset` (an `instacap.dataset.Dataset`) into `runs/<name>/`.
+
+    `model_config` None picks the network from the data's size (`--size auto`, sizing.py); a
+    given one must match a run being continued. `train_config.lr` None is the size's own.
 
     `resume=True` continues the run from last.pt (the given train_config's epochs and patience
     apply; the rest comes from the run). Ctrl-C saves last.pt at the last finished batch and
@@ -133,6 +136,9 @@ def fit(
         name = (runs.latest_started() if resume else None) or default_name(dataset.name)
     path = runs.run_dir(name)
     device = runtime.pick_device(train_config.device)
+    model_config, train_config = sizing.choose(
+        dataset, model_config, train_config, path, device, starting_over=overwrite and not resume
+    )
     mode, model_config, train_config, preset = plan(
         path, name, dataset, model_config, train_config, preset, resume, overwrite, reporter
     )
@@ -160,7 +166,8 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
     runtime.seed_everything(train_config.seed)
     model = build(model_config, dataset.vocab.size, dataset.feature_dim).to(device)
     opt = torch.optim.AdamW(
-        model.parameters(), lr=train_config.lr, weight_decay=train_config.weight_decay
+        # The rate is set before every step by the schedule (schedule.py).
+        model.parameters(), lr=train_config.lr or 0.0, weight_decay=train_config.weight_decay
     )
     pos = _Position()
     if resume:
@@ -226,7 +233,7 @@ def _finished(name: str, path: Path) -> FitResult:
 class _Trainer:
     """One epoch of batches plus the validation pass, on tensors prepared once."""
 
-    def __init__(self, dataset: Dataset, model: CaptionModel, opt: Any, config: TrainConfig,
+    def __init__(self, dataset: Dataset, model: Network, opt: Any, config: TrainConfig,
                  device: torch.device, reporter: Reporter) -> None:  # fmt: skip
         self.model, self.opt, self.config, self.device = model, opt, config, device
         self.reporter = reporter
@@ -235,6 +242,9 @@ class _Trainer:
         self.val = Tensors(dataset.val)
         self.sample_idx = 0  # a fixed validation photo for the per-epoch sample
         self.sample_original = dataset.val.captions[0]
+        # Optimiser steps over all epochs, for the learning-rate schedule (epochs are equal size).
+        per_epoch = len(epoch_batches(self.train.lengths, config.batch_size, config.bucket, 0, 0))
+        self.steps_per_epoch, self.total_steps = per_epoch, per_epoch * config.epochs
         use_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
         # bf16 autocast on CUDA only: the CPU LSTM kernels have no fast bf16 path.
         self.autocast = (
@@ -251,7 +261,7 @@ class _Trainer:
         self.model.train()
         for k in range(pos.batch, len(batches)):
             t0 = time.perf_counter()
-            loss, ntok = self._step(batches[k])
+            loss, ntok = self._step(batches[k], pos.epoch * self.steps_per_epoch + k)
             pos.seconds += time.perf_counter() - t0
             pos.batch = k + 1
             pos.loss_sum += loss * ntok
@@ -283,7 +293,11 @@ class _Trainer:
                               cap_s=int(result.captions_per_s))  # fmt: skip
         return result
 
-    def _step(self, idx: np.ndarray) -> tuple[float, int]:
+    def _step(self, idx: np.ndarray, step: int = 0) -> tuple[float, int]:
+        """One optimiser step on the captions `idx`, the `step`-th of training (0-based)."""
+        lr = schedule.learning_rate(step, self.total_steps, self.config)
+        for group in self.opt.param_groups:
+            group["lr"] = lr
         feats, inputs, targets = self.train.batch(idx, trim=self.config.bucket, device=self.device)
         with self.autocast():
             loss = self.model.loss(feats, inputs, targets)  # mean over real target tokens
@@ -316,7 +330,7 @@ class _Trainer:
 
 
 # -- saving -----------------------------------------------------------------------------------
-def _save_epoch(path: Path, meta: dict[str, Any], model: CaptionModel, opt: Any,
+def _save_epoch(path: Path, meta: dict[str, Any], model: Network, opt: Any,
                 pos: _Position, r: EpochResult) -> dict[str, Any]:  # fmt: skip
     """Epoch finished: model.pt if best, then last.pt, meta.json and metrics.jsonl.
 
@@ -343,7 +357,7 @@ def _save_epoch(path: Path, meta: dict[str, Any], model: CaptionModel, opt: Any,
     return meta
 
 
-def _save_last(path: Path, model: CaptionModel, opt: Any, pos: _Position) -> None:
+def _save_last(path: Path, model: Network, opt: Any, pos: _Position) -> None:
     state = {
         "format": runs.FORMAT,
         "model": model.state_dict(),
@@ -356,7 +370,7 @@ def _save_last(path: Path, model: CaptionModel, opt: Any, pos: _Position) -> Non
     checkpoint.save_state(path, state)
 
 
-def _restore(path: Path, model: CaptionModel, opt: Any, device: torch.device) -> _Position:
+def _restore(path: Path, model: Network, opt: Any, device: torch.device) -> _Position:
     state = checkpoint.load_state(path)
     try:
         checkpoint.apply_weights(model, state["model"], path)

@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from instacap.cli.app import app
-from instacap.config import Device, Preset, TrainConfig
+from instacap.config import Arch, Device, Preset, Size, TrainConfig
 
 _T = TrainConfig()
 
@@ -42,6 +42,27 @@ def train(
             "original: the student project's network and recipe (batch 10, padded to 150).",
         ),
     ] = Preset.default,
+    size: Annotated[
+        Size | None,
+        typer.Option(
+            "--size",
+            help="Network size [default: auto, picked from the training set's size: small below "
+            "300k characters, base below 3M, large above]. Parameters (text only): "
+            "LSTM small 0.19M, base 0.52M, large 4.1M; transformer small 0.44M, base 1.8M, "
+            "large 4.8M (docs/model.md).",
+            show_default=False,
+        ),
+    ] = None,
+    arch: Annotated[
+        Arch | None,
+        typer.Option(
+            "--arch",
+            help="lstm [default]: a character LSTM fed the photo at every step. transformer: a "
+            "causal transformer (docs/model.md compares them). A run keeps its network: "
+            "--resume takes no other.",
+            show_default=False,
+        ),
+    ] = None,
     epochs: Annotated[
         int, typer.Option("--epochs", "-e", help="Passes over the training set.")
     ] = _T.epochs,
@@ -53,7 +74,11 @@ def train(
     ] = None,
     lr: Annotated[
         float | None,
-        typer.Option("--lr", help=f"AdamW learning rate [default: {_T.lr}; original: 0.001]."),
+        typer.Option(
+            "--lr",
+            help="Peak AdamW learning rate [default: the size's own, 0.005 for the small LSTM; "
+            "original: 0.001]. It warms up, then decays along a cosine to a tenth.",
+        ),
     ] = None,
     patience: Annotated[
         int,
@@ -91,7 +116,8 @@ def train(
     from instacap.cli import fitting, render
 
     model_cfg, train_cfg = presets.train_settings(
-        preset.value, epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
+        preset.value, size=size.value if size else None, arch=arch.value if arch else None,
+        epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
         device=device.value, threads=threads,
     )  # fmt: skip
     ds = dataset.load(data)

@@ -1,0 +1,39 @@
+"""Torch pieces the networks share: modules sized from the parameter table (network.py), and
+the check that a built network is exactly the table's."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from instacap import network
+
+
+def linear(shapes: network.Shapes, name: str) -> nn.Linear:
+    """The nn.Linear whose weight is `shapes[name.weight]` ([out, in]), with a bias when listed."""
+    out_features, in_features = shapes[f"{name}.weight"]
+    return nn.Linear(in_features, out_features, bias=f"{name}.bias" in shapes)
+
+
+def embedding(shapes: network.Shapes, name: str, padding_idx: int | None = None) -> nn.Embedding:
+    """The nn.Embedding whose table is `shapes[name.weight]` ([rows, width])."""
+    rows, width = shapes[f"{name}.weight"]
+    return nn.Embedding(rows, width, padding_idx=padding_idx)
+
+
+def norm(shapes: network.Shapes, name: str) -> nn.LayerNorm:
+    """The LayerNorm `shapes` lists under `name`."""
+    return nn.LayerNorm(shapes[f"{name}.weight"])
+
+
+def maybe_norm(shapes: network.Shapes, name: str) -> nn.LayerNorm | None:
+    """The LayerNorm `shapes` lists under `name`, None when it lists none."""
+    return norm(shapes, name) if f"{name}.weight" in shapes else None
+
+
+def check_shapes(module: nn.Module, shapes: network.Shapes) -> None:
+    """The module's parameters must be exactly the table's: a network declared twice would drift."""
+    got = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+    if got != shapes:
+        raise RuntimeError(
+            f"{type(module).__name__} differs from network.parameters: {got} != {shapes}"
+        )
