@@ -30,7 +30,7 @@ def main() -> None:
     import numpy as np
     import torch
 
-    from instacap import checkpoint, dataset, demo, runtime, training
+    from instacap import dataset, demo, runs, runtime, training
     from instacap.config import ModelConfig, PrepConfig, SampleConfig, TrainConfig
     from instacap.numpy_model import NumpyModel
     from instacap.sampling import generate, generate_prefix
@@ -43,7 +43,7 @@ def main() -> None:
     training.fit(
         ds, ModelConfig(), TrainConfig(epochs=1, device="cpu"), name="bench", overwrite=True
     )
-    run = checkpoint.load("bench")
+    run = runs.load("bench", backend="torch")
     feats = ds.val.features(np.arange(1))  # one photo
     config = SampleConfig(n=5, seed=0, max_len=150)
     # "typical": the model as trained (short captions); "full_150": EOS forbidden, so every

@@ -10,7 +10,7 @@ import pickle
 import pytest
 import torch
 
-from instacap import checkpoint, training
+from instacap import runs, training
 from instacap.config import ModelConfig, TrainConfig
 from instacap.errors import CheckpointError, InputError, NotReady
 
@@ -31,7 +31,7 @@ class Payload:
 
 
 def test_loads_the_run_and_the_newest_by_default(run):
-    loaded = checkpoint.load()
+    loaded = runs.load(backend="torch")
     assert loaded.name == "saved" and not loaded.model.training
     assert loaded.encoder == "thumbnail" and loaded.vocab.size == loaded.model.vocab_size
 
@@ -44,26 +44,26 @@ def test_pickled_object_in_model_pt_is_refused(run, capsys):
     meta.pop("model_sha256")  # even without the checksum, the unpickler refuses it
     (run.path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="refused without running it"):
-        checkpoint.load("saved")
+        runs.load("saved", backend="torch")
     assert "pwned" not in capsys.readouterr().out
 
 
 def test_raw_pickle_is_refused(run):
     (run.path / "model.pt").write_bytes(pickle.dumps(Payload()))
     with pytest.raises(CheckpointError):
-        checkpoint.load("saved")
+        runs.load("saved", backend="torch")
 
 
 def test_truncated_model_pt(run):
     data = (run.path / "model.pt").read_bytes()
     (run.path / "model.pt").write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match=r"checksum|truncated"):
-        checkpoint.load("saved")
+        runs.load("saved", backend="torch")
     meta = json.loads((run.path / "meta.json").read_text())
     meta.pop("model_sha256")
     (run.path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="truncated or damaged"):
-        checkpoint.load("saved")
+        runs.load("saved", backend="torch")
 
 
 def test_weights_of_another_shape_are_refused(run):
@@ -71,7 +71,7 @@ def test_weights_of_another_shape_are_refused(run):
     meta["model_config"]["hidden"] = 64
     (run.path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="does not fit"):
-        checkpoint.load("saved")
+        runs.load("saved", backend="torch")
 
 
 def test_meta_from_a_newer_instacap(run):
@@ -79,14 +79,14 @@ def test_meta_from_a_newer_instacap(run):
     meta["instacap_version"] = "99.0.0"
     (run.path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(CheckpointError, match="newer than this instacap"):
-        checkpoint.load("saved")
+        runs.load("saved", backend="torch")
 
 
 def test_no_runs_and_unknown_run():
     with pytest.raises(NotReady, match="instacap train"):
-        checkpoint.load()
+        runs.load(backend="torch")
     with pytest.raises(NotReady, match="no run named"):
-        checkpoint.load("ghost")
+        runs.load("ghost", backend="torch")
 
 
 def test_resume_on_other_data_is_refused(run, tiny):

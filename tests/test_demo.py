@@ -6,7 +6,7 @@ import json
 
 from typer.testing import CliRunner
 
-from instacap import checkpoint
+from instacap import runs
 from instacap.cli import app
 from instacap.posts import PostStore
 
@@ -18,7 +18,7 @@ def test_demo_runs_offline_and_leaves_own_posts_alone():
     assert result.exit_code == 0, result.output
     assert "(original)" in result.stdout and "(generated)" in result.stdout
     assert result.stdout.rstrip().endswith("instacap caption YOUR_PHOTO.jpg --run demo")
-    assert checkpoint.load("demo").encoder == "thumbnail"
+    assert runs.load("demo").encoder == "thumbnail"
     with PostStore.open() as own:
         assert own.count() == 0
     # Running it again replaces the demo run instead of refusing.

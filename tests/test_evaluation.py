@@ -188,7 +188,8 @@ torch = pytest.importorskip("torch")
 
 from types import SimpleNamespace  # noqa: E402
 
-from instacap.config import EvalConfig  # noqa: E402
+from instacap.config import EvalConfig, ModelConfig  # noqa: E402
+from instacap.runs import DataSummary, Run, RunMeta  # noqa: E402
 from instacap.tokenizer import BOS, EOS, Vocab  # noqa: E402
 
 VOCAB = Vocab(tokens=("<pad>", "<bos>", "<eos>", "<unk>", "a", "b"))
@@ -241,10 +242,10 @@ def _fake_generate(model, vocab, feats, config):
     return out
 
 
-def _run(weight: float) -> SimpleNamespace:
-    return SimpleNamespace(
-        name="t", model=SignModel(weight), vocab=VOCAB, encoder="thumbnail", dataset="d", meta={}
-    )
+def _run(weight: float) -> Run:
+    meta = RunMeta(name="t", encoder="thumbnail", feature_dim=1, vocab=VOCAB,
+                   model_config=ModelConfig(), dataset=DataSummary(name="d"))  # fmt: skip
+    return Run("t", Path("t"), SignModel(weight), meta)
 
 
 def test_caption_nats_sum_targets_after_bos_including_eos():

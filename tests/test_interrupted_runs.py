@@ -114,15 +114,13 @@ def test_kill_while_a_better_epoch_is_saved_keeps_the_run_usable(tiny, monkeypat
             raise _Killed(dest.name)  # model.pt is already the new epoch's, model.npz is not
         real(dest, data)
 
-    monkeypatch.setattr(runs, "write_atomic", die_on_npz)
+    monkeypatch.setattr(runs.weights, "write_atomic", die_on_npz)
     with pytest.raises(_Killed):
         training.fit(tiny, SMALL, dataclasses.replace(FAST, epochs=3), name="w", resume=True)
-    monkeypatch.setattr(runs, "write_atomic", real)
+    monkeypatch.setattr(runs.weights, "write_atomic", real)
     # Both weights files are ones meta.json accepts, so both back ends load the run.
-    from instacap import checkpoint
-
     assert sampling.Captioner.load("w").backend == "numpy"
-    assert checkpoint.load("w").name == "w"
+    assert runs.load("w", backend="torch").name == "w"
     photo = str(tiny.val.images[0])
     result = runner.invoke(app, ["caption", photo, "--run", "w", "--n", "1"])
     assert result.exit_code == 0, result.output
@@ -157,17 +155,18 @@ def test_same_command_continues_an_unfinished_run(tiny):
 
 
 def test_kill_between_checkpoint_and_meta_json_loses_nothing(tiny, monkeypatch):
-    real = runs.write_json
+    real = runs.description.write_atomic
 
     def die_on_epoch_one(path, data):
-        if path.name == "meta.json" and data.get("metrics", {}).get("epochs_done") == 1:
+        meta = json.loads(data) if path.name == "meta.json" else {}
+        if meta.get("metrics", {}).get("epochs_done") == 1:
             raise _Killed(path.name)  # last.pt of epoch 1 is written, meta.json not yet
         real(path, data)
 
-    monkeypatch.setattr(runs, "write_json", die_on_epoch_one)
+    monkeypatch.setattr(runs.description, "write_atomic", die_on_epoch_one)
     with pytest.raises(_Killed):
         training.fit(tiny, SMALL, FAST, name="m")
-    monkeypatch.setattr(runs, "write_json", real)
+    monkeypatch.setattr(runs.description, "write_atomic", real)
     path = runs.run_dir("m")
     assert runs.has_checkpoint(path) and not runs.is_trained(path)
     result = training.fit(tiny, SMALL, FAST, name="m")  # the same call: continues

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -126,6 +127,15 @@ def test_bad_settings_are_one_sentence(overrides, message):
         sample_config(**overrides)
 
 
+def _run(model, vocab, **described):
+    """A loaded run of `model`: trained on resnet50 features, as meta.json describes them."""
+    from instacap.runs import Run, RunMeta
+
+    meta = RunMeta(name="r", encoder="resnet50", feature_dim=D, vocab=vocab,
+                   model_config=model.config, **described)  # fmt: skip
+    return Run("r", Path("r"), model, meta)
+
+
 def test_captioner_encodes_photos_with_the_weights_the_run_was_prepared_with(
     model_vocab, monkeypatch, tmp_path
 ):
@@ -139,15 +149,12 @@ def test_captioner_encodes_photos_with_the_weights_the_run_was_prepared_with(
 
     def fake_get(name, weights=None, device="cpu", **kw):
         asked.update(name=name, weights=weights)
-        return SimpleNamespace(name=name, dim=D)
+        return SimpleNamespace(name=name, dim=D, key=name, weights_sha256=None)
 
     monkeypatch.setattr(encoders, "get", fake_get)
     model, vocab = model_vocab
     weights = tmp_path / "resnet50-mine.pth"
-    run = SimpleNamespace(
-        name="r", model=model, vocab=vocab, encoder="resnet50",
-        meta={"encoder_weights": str(weights)},
-    )  # fmt: skip
+    run = _run(model, vocab, encoder_weights=str(weights))
     Captioner(run).encoder  # noqa: B018  (the property builds the encoder)
     assert asked == {"name": "resnet50", "weights": weights}
 
@@ -168,8 +175,7 @@ def test_captioner_refuses_an_encoder_that_gives_other_features_than_the_run_lea
     )
     model, vocab = model_vocab
     weights = tmp_path / "resnet50-mine.pth"
-    meta = {"encoder_weights": str(weights), "encoder_key": "resnet50-12345678"}
-    run = SimpleNamespace(name="r", model=model, vocab=vocab, encoder="resnet50", meta=meta)
+    run = _run(model, vocab, encoder_weights=str(weights), encoder_key="resnet50-12345678")
     with pytest.raises(CheckpointError, match=r"resnet50-12345678.*resnet50-mine\.pth changed"):
         Captioner(run).encoder  # noqa: B018  (the property builds the encoder)
     now["key"] = "resnet50-12345678"  # the file as it was: captions as before

@@ -55,7 +55,12 @@ def fill(home) -> None:
     (run / "meta.json").write_text(
         json.dumps(
             {
+                "format": 1,
+                "name": "demo-1",
                 "encoder": "thumbnail",
+                "feature_dim": 48,
+                "model_config": {"hidden": 32},
+                "vocab": {"tokens": ["<pad>", "<bos>", "<eos>", "<unk>", "a"]},
                 "dataset": {"name": "demo"},
                 "train_config": {"epochs": 30},
                 "metrics": {"epochs_done": 4, "best_val_bpc": 2.3456},

@@ -9,7 +9,7 @@ import math
 import pytest
 import torch
 
-from instacap import checkpoint, runs, training
+from instacap import runs, training
 from instacap.config import ModelConfig, TrainConfig
 from instacap.errors import InputError, NotReady
 
@@ -56,7 +56,7 @@ def test_fit_writes_a_complete_run(tiny):
     assert result.best_epoch == best["epoch"]
     assert result.best_val_bpc == pytest.approx(best["val_loss"] / math.log(2), abs=1e-4)
     # model.pt is the best epoch, reproducing its validation loss.
-    run = checkpoint.load("r1")
+    run = runs.load("r1", backend="torch")
     trainer = training._Trainer(tiny, run.model, None, FAST, torch.device("cpu"), None)
     assert trainer.validate() == pytest.approx(best["val_loss"], abs=1e-4)
 

@@ -5,15 +5,15 @@ set that a run has not trained on, gathered into one `Pool` (`load_pool`).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from instacap.config import EvalConfig
-from instacap.dataset import Split
+from instacap.dataset import Dataset, Split
 from instacap.errors import InputError
 from instacap.progress import SILENT, Reporter
-from instacap.runs import Run
+from instacap.runs import AnyRun
+from instacap.tokenizer import Vocab
 
 # The photos measured: a data set's split, or rows gathered from several (see `_pool_from`).
 Pool = Split
@@ -27,7 +27,7 @@ def subset(n: int, limit: int, seed: int) -> np.ndarray:
 
 
 def load_pool(
-    run: Run, name: str | None, config: EvalConfig, reporter: Reporter = SILENT
+    run: AnyRun, name: str | None, config: EvalConfig, reporter: Reporter = SILENT
 ) -> tuple[Pool, list[str], str]:
     """(photos to measure, the run's training captions, data set name).
 
@@ -39,17 +39,14 @@ def load_pool(
     from instacap.errors import NotReady
 
     target = datasets.load(name or run.dataset)
-    want_dim = run.meta.get("feature_dim")
-    if target.encoder != run.encoder or (
-        want_dim is not None and int(want_dim) != target.feature_dim
-    ):
+    if target.encoder != run.encoder or run.meta.feature_dim != target.feature_dim:
         raise InputError(
             f"Data set {target.name!r} holds {target.encoder!r} image features but run "
             f"{run.name!r} reads {run.encoder!r} features; prepare one with "
             f"`instacap prep --encoder {run.encoder}` and evaluate on that."
         )
     if target.name == run.dataset:
-        fp = _trained_fingerprint(run)
+        fp = run.meta.dataset.fingerprint
         if fp and fp != target.fingerprint:
             reporter.note(
                 f"Data set {target.name!r} changed since run {run.name!r} was trained; "
@@ -69,8 +66,8 @@ def load_pool(
 
 
 def _unseen_parts(
-    run: Run, target: Any, reporter: Reporter
-) -> tuple[list[tuple[Any, np.ndarray]], list[str]]:
+    run: AnyRun, target: Dataset, reporter: Reporter
+) -> tuple[list[tuple[Split, np.ndarray]], list[str]]:
     """The rows of another data set `target` that the run did not train on, and the run's training
     captions; its validation split when the run's own data set is gone and cannot tell which."""
     from instacap import dataset as datasets
@@ -94,13 +91,7 @@ def _unseen_parts(
     return parts, list(own.train.captions)
 
 
-def _trained_fingerprint(run: Run) -> str | None:
-    # meta.json was checked as a dict by runs.read_meta; its "dataset" entry names the data set.
-    data = run.meta.get("dataset")
-    return data.get("fingerprint") if isinstance(data, dict) else run.meta.get("fingerprint")
-
-
-def _pool_from(parts: list[tuple[Any, np.ndarray]], vocab: Any, data: Any) -> Pool:
+def _pool_from(parts: list[tuple[Split, np.ndarray]], vocab: Vocab, data: Dataset) -> Pool:
     """Gather rows of dataset splits into one Pool, re-encoding the captions when the data set's
     vocabulary differs from the run's (ids must mean the run's characters)."""
     same_vocab = tuple(data.vocab.tokens) == tuple(vocab.tokens)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,13 +32,12 @@ from instacap.metrics import (
     vocabulary_of,
 )
 from instacap.progress import SILENT, Reporter
-from instacap.runs import Run
+from instacap.runs import AnyRun, TorchRun
 from instacap.scoring import caption_nats as caption_nats
 from instacap.scoring import likelihood_metrics
 
 if TYPE_CHECKING:  # pragma: no cover
-    from instacap.model import CaptionModel
-    from instacap.quiz import Summary
+    from instacap.quizlog import Summary
 
 # ----------------------------------------------------------------------------- the report
 
@@ -123,19 +122,14 @@ def _finite(value: Any) -> Any:
 # ----------------------------------------------------------------------------- generated captions
 
 
-def decoding(run: Run, config: EvalConfig) -> SampleConfig:
+def decoding(run: AnyRun, config: EvalConfig) -> SampleConfig:
     """The run's default decoding (SampleConfig defaults, or what its meta.json recorded) with the
     evaluation's caption count and seed."""
-    base = SampleConfig()
-    saved = run.meta.get("sample")
-    if isinstance(saved, dict):
-        known = {f.name for f in fields(SampleConfig)}
-        base = replace(base, **{k: v for k, v in saved.items() if k in known})
-    return replace(base, n=config.n, seed=config.seed)
+    return replace(run.meta.sample or SampleConfig(), n=config.n, seed=config.seed)
 
 
 def generate_all(
-    run: Run,
+    run: AnyRun,
     feats: np.ndarray,
     sample: SampleConfig,
     generate: Callable[..., list[list[Any]]],
@@ -191,7 +185,7 @@ def text_metrics(
 
 
 def measure(
-    run: Run,
+    run: TorchRun,
     pool: Pool,
     train_captions: Sequence[str],
     config: EvalConfig = EvalConfig(),
@@ -200,7 +194,7 @@ def measure(
     reporter: Reporter = SILENT,
     generate: Callable[..., list[list[Any]]] | None = None,
 ) -> Report:
-    """Every metric of `run` (a runs.Run or anything with .name .model .vocab .encoder .meta)
+    """Every metric of `run` (loaded with the torch network: scoring needs its forward pass)
     on `pool`; `train_captions` are what it learned from (for known words and copies)."""
     import torch
 
@@ -211,9 +205,7 @@ def measure(
 
         generate = sampling.generate
     seed_everything(config.seed)
-    # Scoring needs gradients-free torch forward passes: `evaluate` loads runs with
-    # checkpoint.load, whose model is the torch kind (tests hand in stand-ins with the same calls).
-    cast("CaptionModel", run.model).eval()
+    run.model.eval()
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads or cpu_threads())
     try:
@@ -247,7 +239,7 @@ def measure(
 
 
 def evaluate(
-    run: str | Run | None = None,
+    run: str | TorchRun | None = None,
     dataset: str | None = None,
     config: EvalConfig = EvalConfig(),
     samples: int = 0,
@@ -255,7 +247,7 @@ def evaluate(
     reporter: Reporter = SILENT,
     **overrides: Any,
 ) -> Report:
-    """Measure a saved run (its name, None for the newest, or a loaded runs.Run) on the
+    """Measure a saved run (its name, None for the newest, or one loaded with the torch network) on the
     validation split of its data set, or on the posts of data set `dataset` it has not trained on.
 
     `overrides` replace fields of `config` (e.g. `evaluate("demo", n=5, seed=1)`). Deterministic
@@ -266,13 +258,13 @@ def evaluate(
     except TypeError as exc:
         raise InputError(f"Unknown evaluation setting: {exc}.") from None
     if run is None or isinstance(run, str):
-        from instacap import checkpoint
+        from instacap import runs
 
-        run = checkpoint.load(run, device=device)
+        run = runs.load(run, backend="torch", device=device)
     pool, train_captions, name = load_pool(run, dataset, config, reporter)
     report = measure(run, pool, train_captions, config, samples, name, reporter)
     if run.path.is_dir():  # a run loaded from its folder: people may have played its quiz
-        from instacap import quiz
+        from instacap import quizlog
 
-        report = replace(report, quiz=quiz.pooled(run.path, quiz.model_id(run.meta)))
+        report = replace(report, quiz=quizlog.pooled(run.path, quizlog.model_id(run.meta)))
     return report

@@ -12,10 +12,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from instacap import runs
 from instacap.config import ARCHS, ModelConfig
-from instacap.errors import CheckpointError, InputError
-from instacap.runs import ARRAYS_FILE, Run
 
 _LN_EPS = 1e-5  # nn.LayerNorm's default
 _NORM_EPS = 1e-12  # F.normalize's default
@@ -142,24 +139,3 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarr
     mean = x.mean(-1, keepdims=True)
     var = x.var(-1, keepdims=True)
     return (x - mean) / np.sqrt(var + _LN_EPS) * weight + bias
-
-
-def load(name: str | None = None) -> Run:
-    """The named run (the newest when None) with a NumpyModel. Every trained run has model.npz
-    beside model.pt (training writes both); a missing or changed one is a CheckpointError."""
-    name, path, meta, vocab = runs.locate(name)
-    accepted = runs.accepted_hashes(meta, "arrays_sha256")
-    if accepted is None:
-        raise CheckpointError(
-            f"{path / runs.META_FILE} records no checksum for {ARRAYS_FILE}; train the run again."
-        )
-    weights = runs.load_arrays(path / ARRAYS_FILE, accepted)
-    try:
-        config = runs.model_config_from(meta)
-        model = build(config, vocab.size, int(meta["feature_dim"]), weights)
-    except (TypeError, ValueError, InputError) as exc:
-        raise CheckpointError(
-            f"{path / ARRAYS_FILE} does not fit the model described in meta.json ({exc}); "
-            "train the run again."
-        ) from exc
-    return runs.make_run(name, path, model, vocab, meta)

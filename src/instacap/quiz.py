@@ -39,7 +39,7 @@ from instacap.quizlog import wilson as wilson
 
 if TYPE_CHECKING:  # pragma: no cover
     from instacap.evalpool import Pool
-    from instacap.runs import Run
+    from instacap.runs import NumpyRun
 
 ROUNDS = 20  # rounds per quiz by default: about five minutes, an interval of about ±20 points
 ATTEMPTS = 5  # captions written per photo before the photo is left out as only writing copies
@@ -110,9 +110,9 @@ def prepare(
     again with another seed while it is a verbatim copy of a training caption or of the photo's
     own. Raises NotReady when no photo qualifies.
     """
-    from instacap import evaluation
+    from instacap import runs
     from instacap.config import EvalConfig
-    from instacap.sampling import Captioner
+    from instacap.evalpool import load_pool
 
     if rounds < 1:
         raise InputError(f"--rounds must be at least 1 (got {rounds}).")
@@ -120,8 +120,8 @@ def prepare(
         raise InputError(f"--seed must be 0 or more (got {seed}).")
     if seed is None:
         seed = secrets.randbits(31)
-    loaded = Captioner.load(run).run  # NumPy weights on CPU: one small caption at a time
-    pool, train_captions, _ = evaluation.load_pool(loaded, None, EvalConfig(max_photos=0), reporter)
+    loaded = runs.load(run, backend="numpy")  # NumPy weights: one small caption at a time
+    pool, train_captions, _ = load_pool(loaded, None, EvalConfig(max_photos=0), reporter)
     candidates = _candidates(pool, seed)
     write, is_copy = _writer(loaded, pool, train_captions, seed)
     reporter.start("writing captions", total=min(rounds, len(candidates)))
@@ -167,7 +167,7 @@ def _candidates(pool: Pool, seed: int) -> list[int]:
 
 
 def _writer(
-    loaded: Run, pool: Pool, train_captions: Sequence[str], seed: int
+    loaded: NumpyRun, pool: Pool, train_captions: Sequence[str], seed: int
 ) -> tuple[Callable[[int, int], str], Callable[[int, str], bool]]:
     """write(photo, attempt): one caption for pool photo `photo` with the run's default decoding,
     seeded per photo and attempt; is_copy(photo, text): whether it copies a training caption or

@@ -14,10 +14,13 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from instacap.errors import InputError
 from instacap.files import file_lock
+
+if TYPE_CHECKING:  # types only: a run's description
+    from instacap.runs import RunMeta
 
 QUIZ_FILE = "quiz.jsonl"
 Z95 = 1.959963984540054  # two-sided 95% quantile of the normal distribution
@@ -83,10 +86,10 @@ class Result:
         return result
 
 
-def model_id(meta: dict[str, Any]) -> str:
+def model_id(meta: RunMeta) -> str:
     """Which weights a run holds (the start of model.pt's SHA-256 in meta.json): a run trained
     again under the same name, or resumed, is another model, whose quiz rounds pool apart."""
-    return str(meta.get("model_sha256") or "")[:16]
+    return (meta.model_sha256 or "")[:16]
 
 
 def answer(

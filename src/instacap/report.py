@@ -9,7 +9,6 @@ classification as in the terminal (`highlight`). Every text from data is escaped
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,16 +32,13 @@ from instacap.pagekit import thumbnail as thumbnail
 if TYPE_CHECKING:  # pragma: no cover
     from instacap.dataset import Dataset
     from instacap.evaluation import Report, Sample
+    from instacap.runs import RunMeta
     from instacap.sampling import Caption
 
 REPORT_FILE = "report.html"  # in each run folder, written after training
 TRAINING_PHOTOS = 8  # validation photos on a run's report.html: cheap enough to add to training
 TRAINING_CAPTIONS = 2  # generated captions per photo there
 EVAL_PHOTOS = 12  # validation photos on `eval --html` when --samples asks for fewer
-
-
-def _dict(v: Any) -> dict[str, Any]:
-    return v if isinstance(v, dict) else {}
 
 
 def check_target(path: Path | str) -> Path:
@@ -73,23 +69,10 @@ def write(path: Path | str, document: str) -> Path:
 
 
 def read_history(run_path: Path) -> list[dict[str, Any]]:
-    """The finished epochs of a run (metrics.jsonl); [] when there are none or the file is gone.
-    A damaged line (a crash mid-write of an older version) is skipped, not fatal: this is a view."""
-    from instacap.runs import METRICS_FILE
+    """The finished epochs of a run (metrics.jsonl); [] when there are none or the file is gone."""
+    from instacap import runs
 
-    try:
-        lines = (run_path / METRICS_FILE).read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return []
-    out = []
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict) and "epoch" in row:
-            out.append(row)
-    return out
+    return runs.read_history(run_path)
 
 
 def _pct(x: float | None) -> str:
@@ -202,15 +185,15 @@ def _quiz_rows(s: Any) -> list[tuple[str, str, str, str]]:
 
 
 def training_rows(
-    meta: Mapping[str, Any], history: Sequence[Mapping[str, Any]]
+    meta: RunMeta, history: Sequence[Mapping[str, Any]]
 ) -> list[tuple[str, str, str, str]]:
     """The numbers of a run's last validation, from meta.json and metrics.jsonl."""
-    metrics, train_cfg, data = (_dict(meta.get(k)) for k in ("metrics", "train_config", "dataset"))
+    metrics, data = meta.metrics, meta.dataset
     rows = []
     if history:
         last = history[-1]
-        planned = train_cfg.get("epochs", "?")
-        stopped = " (stopped early)" if metrics.get("stopped_early") else ""
+        planned = meta.train_config.epochs
+        stopped = " (stopped early)" if metrics.stopped_early else ""
         rows.append(
             (
                 "epochs",
@@ -223,8 +206,8 @@ def training_rows(
             (
                 "validation bpc",
                 _num(last.get("val_bpc")),
-                f"best {_num(metrics.get('best_val_bpc'))}",
-                f"last epoch; the run keeps epoch {metrics.get('best_epoch', '?')}, its best",
+                f"best {_num(metrics.best_val_bpc)}",
+                f"last epoch; the run keeps epoch {metrics.best_epoch or '?'}, its best",
             )
         )
         rows.append(("train loss", _num(last.get("train_loss")), "", "last epoch, nats per token"))
@@ -236,26 +219,26 @@ def training_rows(
                 f"{sum(float(h.get('seconds', 0)) for h in history):.0f} s of training in all",
             )
         )
-    if data:
+    if data.name:
         rows.append(
             (
                 "data",
-                f"{data.get('train', '?')} + {data.get('val', '?')}",
+                f"{data.train} + {data.val}",
                 "train + validation",
-                f"data set {data.get('name', '?')}, {meta.get('encoder', '?')} features",
+                f"data set {data.name}, {meta.encoder} features",
             )
         )
     return rows
 
 
 def training_page(
-    name: str, meta: Mapping[str, Any], history: Sequence[Mapping[str, Any]], cards: Sequence[Card]
+    name: str, meta: RunMeta, history: Sequence[Mapping[str, Any]], cards: Sequence[Card]
 ) -> str:
     """A run's report.html: curves, the last validation's numbers, a few validation photos."""
-    started = str(meta.get("created", ""))[:16].replace("T", " ")  # 2026-01-31T12:00:00+0100
+    started = meta.created[:16].replace("T", " ")  # 2026-01-31T12:00:00+0100
     return page(
         f"Run {name}",
-        f"started {started} · preset {meta.get('preset', 'default')} · "
+        f"started {started} · preset {meta.preset} · "
         f"instacap eval --run {name} --html eval.html measures it fully",
         [
             ("Training", f'<div class="chart">{curves_svg(history)}</div>'),

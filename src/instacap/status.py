@@ -158,24 +158,18 @@ def _dataset_summary(folder: Path) -> DatasetSummary:
     )
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
 def _run_summary(folder: Path) -> RunSummary:
-    meta = runs.peek_meta(folder)
-    metrics = _dict(meta.get("metrics"))
-    data = meta.get("dataset")
+    meta = runs.peek_meta(folder)  # None when meta.json is missing or damaged
     trained = runs.is_trained(folder)
     return RunSummary(
         name=folder.name,
         state="trained" if trained else "incomplete",
         retrain=None if trained else runs.retrain_hint(folder.name, meta),
-        encoder=meta.get("encoder"),
-        dataset=data.get("name") if isinstance(data, dict) else data,
-        epochs_done=metrics.get("epochs_done"),
-        epochs=_dict(meta.get("train_config")).get("epochs"),
-        best_val_bpc=metrics.get("best_val_bpc"),
-        created=meta.get("created"),
+        encoder=meta.encoder if meta else None,
+        dataset=meta.dataset.name if meta else None,
+        epochs_done=meta.metrics.epochs_done if meta else None,
+        epochs=meta.train_config.epochs if meta else None,
+        best_val_bpc=meta.metrics.best_val_bpc if meta else None,
+        created=meta.created if meta else None,
         disk_bytes=_du(folder),
     )

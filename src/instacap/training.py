@@ -11,21 +11,20 @@ only the mask would throw away. The original recipe (`--preset original`) pads e
 
 from __future__ import annotations
 
-import json
 import math
 import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from instacap import checkpoint, runs, runtime, schedule, sizing
+from instacap import runs, runtime, schedule, sizing
 from instacap.batching import Tensors, epoch_batches
 from instacap.config import ModelConfig, SampleConfig, TrainConfig
 from instacap.dataset import Dataset
@@ -33,9 +32,10 @@ from instacap.errors import CheckpointError, DiskFull
 from instacap.files import on_full_disk, remove_temp_files
 from instacap.model import Network, build, token_nll
 from instacap.progress import SILENT, Reporter
-from instacap.runs import LAST_FILE, META_FILE, METRICS_FILE
+from instacap.runs import LAST_FILE, META_FILE, Metrics, RunMeta
+from instacap.runs.checkpoint import apply_weights, load_state, model_files, save_state
 from instacap.sampling import Caption, generate
-from instacap.trainplan import as_dict, check_data, default_name, plan
+from instacap.trainplan import check_data, default_name, plan
 
 VAL_BATCH = 256  # validation needs no gradients: bigger batches are cheaper
 
@@ -167,14 +167,16 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
     model = build(model_config, dataset.vocab.size, dataset.feature_dim).to(device)
     opt = torch.optim.AdamW(
         # The rate is set before every step by the schedule (schedule.py).
-        model.parameters(), lr=train_config.lr or 0.0, weight_decay=train_config.weight_decay
+        model.parameters(),
+        lr=train_config.lr or 0.0,
+        weight_decay=train_config.weight_decay,
     )
     pos = _Position()
     if resume:
         pos = _restore(last, model, opt, device)
     meta = runs.new_meta(name, dataset, model_config, train_config, preset)
     if pos.history:
-        meta = {**runs.settle_pending(path), "train_config": asdict(train_config)}
+        meta = replace(runs.settle_pending(path), train_config=train_config)
     runs.write_meta(path, meta)
 
     trainer = _Trainer(dataset, model, opt, train_config, device, reporter)
@@ -196,8 +198,7 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
         except KeyboardInterrupt:
             _save_last(path / LAST_FILE, model, opt, pos)
             raise Interrupted(name) from None
-    meta["metrics"]["stopped_early"] = stopped_early
-    runs.write_meta(path, meta)
+    runs.write_meta(path, replace(meta, metrics=replace(meta.metrics, stopped_early=stopped_early)))
     return FitResult(
         name=name,
         path=path,
@@ -211,22 +212,16 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
 
 def _finished(name: str, path: Path) -> FitResult:
     """The result of a run that has already finished, read back from its files."""
-    meta = runs.read_meta(path)
-    metrics = as_dict(meta.get("metrics"))
-    try:
-        lines = (path / METRICS_FILE).read_text(encoding="utf-8").splitlines()
-        history = [json.loads(line) for line in lines if line.strip()]
-    except (OSError, ValueError):
-        history = []
-    best_loss = float(metrics.get("best_val_loss", math.nan))
+    metrics = runs.read_meta(path).metrics
+    best_loss = math.nan if metrics.best_val_loss is None else metrics.best_val_loss
     return FitResult(
         name=name,
         path=path,
-        history=history,
-        best_epoch=int(metrics.get("best_epoch", 0)),
+        history=runs.read_history(path),
+        best_epoch=metrics.best_epoch or 0,
         best_val_loss=best_loss,
         best_val_bpc=best_loss / math.log(2),
-        stopped_early=bool(metrics.get("stopped_early")),
+        stopped_early=bool(metrics.stopped_early),
     )
 
 
@@ -330,8 +325,8 @@ class _Trainer:
 
 
 # -- saving -----------------------------------------------------------------------------------
-def _save_epoch(path: Path, meta: dict[str, Any], model: Network, opt: Any,
-                pos: _Position, r: EpochResult) -> dict[str, Any]:  # fmt: skip
+def _save_epoch(path: Path, meta: RunMeta, model: Network, opt: Any,
+                pos: _Position, r: EpochResult) -> RunMeta:  # fmt: skip
     """Epoch finished: model.pt if best, then last.pt, meta.json and metrics.jsonl.
 
     last.pt comes before meta.json counts the epoch: a run that meta.json calls trained can
@@ -339,21 +334,22 @@ def _save_epoch(path: Path, meta: dict[str, Any], model: Network, opt: Any,
     pos.history.append(r.to_json())
     if r.best:
         pos.best_val_loss, pos.best_epoch, pos.bad_epochs = r.val_loss, r.epoch, 0
-        meta = runs.replace_model(path, meta, checkpoint.model_files(model))
+        meta = runs.replace_model(path, meta, model_files(model))
     else:
         pos.bad_epochs += 1
-    meta["metrics"] = {
-        "epochs_done": r.epoch,
-        "best_epoch": pos.best_epoch,
-        "best_val_loss": round(pos.best_val_loss, 5),
-        "best_val_bpc": round(pos.best_val_loss / math.log(2), 5),
-        "last": r.to_json(),
-    }
+    metrics = Metrics(
+        epochs_done=r.epoch,
+        best_epoch=pos.best_epoch,
+        best_val_loss=round(pos.best_val_loss, 5),
+        best_val_bpc=round(pos.best_val_loss / math.log(2), 5),
+        last=r.to_json(),
+    )
+    meta = replace(meta, metrics=metrics)
     pos.epoch, pos.batch = pos.epoch + 1, 0
     pos.loss_sum, pos.tokens, pos.captions, pos.seconds = 0.0, 0, 0, 0.0
     _save_last(path / LAST_FILE, model, opt, pos)
     runs.write_meta(path, meta)
-    runs.write_metrics(path / METRICS_FILE, pos.history)
+    runs.write_history(path, pos.history)
     return meta
 
 
@@ -367,13 +363,13 @@ def _save_last(path: Path, model: Network, opt: Any, pos: _Position) -> None:
     }
     if torch.cuda.is_available():
         state["cuda_rng"] = torch.cuda.get_rng_state_all()
-    checkpoint.save_state(path, state)
+    save_state(path, state)
 
 
 def _restore(path: Path, model: Network, opt: Any, device: torch.device) -> _Position:
-    state = checkpoint.load_state(path)
+    state = load_state(path)
     try:
-        checkpoint.apply_weights(model, state["model"], path)
+        apply_weights(model, state["model"], path)
         opt.load_state_dict(state["optimizer"])
         pos = _Position(**state["position"])
         torch.set_rng_state(state["rng"])

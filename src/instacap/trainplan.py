@@ -6,16 +6,15 @@ against the settings given now); a new run's name, and whether the data set can 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from instacap import runs
 from instacap.config import ModelConfig, TrainConfig
 from instacap.dataset import Dataset
 from instacap.errors import CheckpointError, InputError, NotReady
 from instacap.progress import Reporter
-from instacap.runs import LAST_FILE, META_FILE
+from instacap.runs import LAST_FILE, META_FILE, RunMeta
 
 
 def plan(
@@ -94,62 +93,52 @@ def _plan_existing(path: Path, name: str, dataset: Dataset, model_config: ModelC
             f"Run {name!r} already exists; continue it with --resume, start it over with "
             "--overwrite, or choose another --name."
         )
-    runs.check_compatible({**meta, "name": name}, dataset)
-    if as_dict(meta.get("dataset")).get("fingerprint") != dataset.fingerprint:
+    runs.check_compatible(replace(meta, name=name), dataset)
+    if meta.dataset.fingerprint != dataset.fingerprint:
         raise InputError(
             f"Data set {dataset.name!r} changed since run {name!r} began; "
             "train a new run (choose another --name) instead of resuming."
         )
     model_config, train_config, preset = _saved_settings(meta, train_config, preset)
     if not resume:
-        done = as_dict(meta.get("metrics")).get("epochs_done", 0)
         reporter.note(
-            f"Run {name!r} was interrupted after epoch {done}; continuing it from there "
+            f"Run {name!r} was interrupted after epoch {meta.metrics.epochs_done}; continuing it from there "
             "(--overwrite starts it over)."
         )
     return "resume", model_config, train_config, preset
 
 
-def _is_finished(meta: dict[str, Any], train_config: TrainConfig) -> bool:
+def _is_finished(meta: RunMeta, train_config: TrainConfig) -> bool:
     """All epochs done, or stopped early: `fit` records `stopped_early` once it ends."""
-    metrics = as_dict(meta.get("metrics"))
-    done = metrics.get("epochs_done", 0)
-    return metrics.get("stopped_early") is not None or (
-        isinstance(done, int) and done >= train_config.epochs
-    )
+    done = meta.metrics
+    return done.stopped_early is not None or done.epochs_done >= train_config.epochs
 
 
-def _saved_meta(path: Path) -> dict[str, Any] | None:
+def _saved_meta(path: Path) -> RunMeta | None:
     """meta.json of a run that never saved a checkpoint, or None when it cannot be used."""
     try:
-        meta = runs.read_meta(path)
-        runs.model_config_from(meta)
-        TrainConfig(**meta["train_config"])
-    except (CheckpointError, NotReady, KeyError, TypeError):
+        return runs.read_meta(path)
+    except (CheckpointError, NotReady):
         return None
-    return meta
 
 
 def _saved_settings(
-    meta: dict[str, Any], given: TrainConfig, preset: str
+    meta: RunMeta, given: TrainConfig, preset: str
 ) -> tuple[ModelConfig, TrainConfig, str]:
     """The run's own model and training settings; epochs, patience, threads and device are the
     ones given now."""
-    model_config = runs.model_config_from(meta)
-    try:
-        saved_train = TrainConfig(**{**meta["train_config"], "device": given.device})
-    except (KeyError, TypeError) as exc:
-        raise CheckpointError(
-            f"meta.json of this run has unreadable training settings ({exc}); start a new run."
-        ) from exc
     train_config = replace(
-        saved_train, epochs=given.epochs, patience=given.patience, threads=given.threads
+        meta.train_config,
+        epochs=given.epochs,
+        patience=given.patience,
+        threads=given.threads,
+        device=given.device,
     )
-    return model_config, train_config, str(meta.get("preset", preset))
+    return meta.model_config, train_config, meta.preset
 
 
 def _same_settings(
-    meta: dict[str, Any],
+    meta: RunMeta,
     dataset: Dataset,
     model_config: ModelConfig,
     train_config: TrainConfig,
@@ -157,21 +146,14 @@ def _same_settings(
 ) -> bool:
     """Whether an existing run was started with these settings on this data set: then asking
     for it again means continuing it (or nothing, when it has finished)."""
-
-    def loose(config: dict[str, Any]) -> dict[str, Any]:
-        # Where and how fast it runs changes no result worth refusing over.
-        return {k: v for k, v in config.items() if k not in ("device", "threads")}
-
+    # Where and how fast it runs changes no result worth refusing over.
+    here = replace(train_config, device=meta.train_config.device, threads=meta.train_config.threads)
     return (
-        as_dict(meta.get("model_config")) == asdict(model_config)
-        and loose(as_dict(meta.get("train_config"))) == loose(asdict(train_config))
-        and meta.get("preset", "default") == preset
-        and as_dict(meta.get("dataset")).get("fingerprint") == dataset.fingerprint
+        meta.model_config == model_config
+        and meta.train_config == here
+        and meta.preset == preset
+        and meta.dataset.fingerprint == dataset.fingerprint
     )
-
-
-def as_dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
 
 
 def default_name(dataset_name: str) -> str:

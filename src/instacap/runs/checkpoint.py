@@ -1,4 +1,5 @@
-"""Torch checkpoints of a run: `model.pt` and `last.pt` (runs.py has the folder and meta.json).
+"""The torch side of a run's files: `model.pt` and `last.pt` (imported only where torch is needed,
+so `instacap caption` on the CPU never loads it).
 
 `model.pt` is a plain `state_dict` (the best epoch by validation loss); `last.pt` adds the optimiser,
 the random generators and the position in the epoch so `--resume` continues exactly. Both are read
@@ -17,17 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from instacap import runs
-from instacap.errors import CheckpointError, InputError
+from instacap.errors import CheckpointError
 from instacap.files import write_atomic
-from instacap.model import CaptionModel, build
-from instacap.runs import ARRAYS_FILE, MODEL_FILE, Run
-from instacap.tokenizer import Vocab
+from instacap.runs.weights import ARRAYS_FILE, MODEL_FILE, arrays_bytes, read_checked
 
 
 def save_state(path: Path, state: dict[str, Any]) -> str:
-    """torch.save `state` atomically; returns its sha256 (recorded in meta.json)."""
+    """torch.save `state` atomically; returns its sha256."""
     buf = io.BytesIO()
     torch.save(state, buf)
     data = buf.getvalue()
@@ -35,18 +34,18 @@ def save_state(path: Path, state: dict[str, Any]) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def model_files(model: CaptionModel) -> dict[str, bytes]:
-    """The bytes of model.pt and model.npz for `model` (runs.replace_model writes them)."""
+def model_files(model: nn.Module) -> dict[str, bytes]:
+    """The bytes of model.pt and model.npz for `model` (weights.replace_model writes them)."""
     weights = model.state_dict()
     arrays = {k: v.detach().float().cpu().numpy() for k, v in weights.items()}
     buf = io.BytesIO()
     torch.save(weights, buf)
-    return {MODEL_FILE: buf.getvalue(), ARRAYS_FILE: runs.arrays_bytes(arrays)}
+    return {MODEL_FILE: buf.getvalue(), ARRAYS_FILE: arrays_bytes(arrays)}
 
 
-def load_state(path: Path, expect_sha256: str | Collection[str] | None = None) -> dict[str, Any]:
+def load_state(path: Path, expect_sha256: Collection[str] | None = None) -> dict[str, Any]:
     """Read a state saved by `save_state`, refusing anything that is not plain tensors/values."""
-    data = runs.read_checked(path, expect_sha256)
+    data = read_checked(path, expect_sha256)
     try:
         state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -63,16 +62,7 @@ def load_state(path: Path, expect_sha256: str | Collection[str] | None = None) -
     return state
 
 
-def build_model(meta: dict[str, Any], vocab: Vocab) -> CaptionModel:
-    try:
-        return build(runs.model_config_from(meta), vocab.size, int(meta["feature_dim"]))
-    except (TypeError, ValueError, InputError) as exc:
-        raise CheckpointError(
-            f"meta.json describes a model this instacap cannot build ({exc}); train the run again."
-        ) from exc
-
-
-def apply_weights(model: CaptionModel, weights: Any, path: Path) -> None:
+def apply_weights(model: nn.Module, weights: Any, path: Path) -> None:
     """Load a state_dict whose names and shapes must match the model exactly."""
     if not isinstance(weights, dict) or not all(
         isinstance(v, torch.Tensor) for v in weights.values()
@@ -85,13 +75,3 @@ def apply_weights(model: CaptionModel, weights: Any, path: Path) -> None:
             f"{path} does not fit the model described in meta.json (tampered, or from another run); "
             "train the run again."
         ) from exc
-
-
-def load(name: str | None = None, device: str = "cpu") -> Run:
-    """The named run (the newest when None), as a torch model in eval mode on `device`."""
-    name, path, meta, vocab = runs.locate(name)
-    model = build_model(meta, vocab)
-    state = load_state(path / MODEL_FILE, runs.accepted_hashes(meta, "model_sha256"))
-    apply_weights(model, state, path / MODEL_FILE)
-    model.to(device).eval()
-    return runs.make_run(name, path, model, vocab, meta)
