@@ -85,3 +85,29 @@ def test_unknown_size_or_arch_is_a_usage_error_listing_the_choices(tiny):
     assert result.exit_code == 2 and "small" in result.output and "large" in result.output
     result = runner.invoke(app, ["train", "--data", "demo", "--arch", "gru"])
     assert result.exit_code == 2 and "transformer" in result.output
+
+
+def test_train_help_teaches_the_sizes_with_their_parameter_counts():
+    result = runner.invoke(app, ["train", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    said = _said(result)
+    assert result.exit_code == 0
+    assert "[default: auto, picked from the training set's size" in said
+    assert "LSTM small 0.17M" in said and "transformer small" in said
+    assert "[default: 64; original: 10]" in said  # bracketed defaults are text, not markup
+
+
+def test_a_transformer_caps_the_caption_length_at_its_positions():
+    from instacap import numpy_model
+    from instacap.model import build
+    from instacap.tokenizer import build_vocab
+
+    vocab = build_vocab(["ab " * 5], 1)
+    config = dataclasses.replace(TRANSFORMER, context=12)
+    model = build(config, vocab.size, 0).eval()
+    twin = numpy_model.build(
+        config, vocab.size, 0, {k: v.numpy() for k, v in model.state_dict().items()}
+    )
+    settings = SampleConfig(n=2, seed=0, max_len=400, temperature=1.0, top_p=1.0)
+    for net in (model, twin):
+        captions = generate(net, vocab, np.zeros((1, 0), np.float32), settings)[0]
+        assert all(len(c.tokens) <= 12 for c in captions)

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import torch
 
-from instacap import runs, training
+from instacap import numpy_model, runs, training
 from instacap.config import ARCHS, ORIGINAL_MODEL, ModelConfig, SampleConfig, TrainConfig
 from instacap.errors import CheckpointError
-from instacap.model import CaptionModel
+from instacap.model import Network, build
 from instacap.numpy_model import NumpyModel
 from instacap.sampling import Captioner, generate
 
@@ -27,19 +27,24 @@ V, D = 30, 8
 SMALL = ModelConfig(embed=16, hidden=32)
 
 
-def _twins(config: ModelConfig, feature_dim: int = D) -> tuple[CaptionModel, NumpyModel]:
+TRANSFORMER = ModelConfig(arch="transformer", hidden=32, layers=2, heads=4)
+
+
+def _twins(config: ModelConfig, feature_dim: int = D) -> tuple[Network, NumpyModel]:
     torch.manual_seed(0)
-    model = CaptionModel(config, V, feature_dim).eval()
+    model = build(config, V, feature_dim).eval()
     with torch.no_grad():  # non-trivial LayerNorm and bias values, not their initial 1 and 0
         for p in model.parameters():
             p.add_(0.1 * torch.randn_like(p))
     arrays = {k: v.numpy() for k, v in model.state_dict().items()}
-    return model, NumpyModel(config, V, feature_dim, arrays)
+    return model, numpy_model.build(config, V, feature_dim, arrays)
 
 
 @pytest.mark.parametrize(
     "config, feature_dim",
-    [(dataclasses.replace(SMALL, arch=a), D) for a in ARCHS] + [(ORIGINAL_MODEL, D), (SMALL, 0)],
+    [(dataclasses.replace(SMALL, arch=a), D) for a in ARCHS]
+    + [(ORIGINAL_MODEL, D), (SMALL, 0), (dataclasses.replace(SMALL, layers=2), D)]
+    + [(TRANSFORMER, 0), (dataclasses.replace(TRANSFORMER, image_input="prefix"), D)],
 )
 def test_numpy_steps_give_the_logits_of_torch(config, feature_dim):
     model, twin = _twins(config, feature_dim)
@@ -52,14 +57,15 @@ def test_numpy_steps_give_the_logits_of_torch(config, feature_dim):
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_same_seed_same_captions_with_numpy_and_torch(seed):
+@pytest.mark.parametrize("seed, config", [(0, SMALL), (1, SMALL), (2, TRANSFORMER), (3, TRANSFORMER)])
+def test_same_seed_same_captions_with_numpy_and_torch(seed, config):
     from instacap.tokenizer import build_vocab
 
     vocab = build_vocab(["sunny beach day #beach @friend 🌊 " * 2, "night city lights ✨"], 1)
     torch.manual_seed(seed)
-    model = CaptionModel(SMALL, vocab.size, D).eval()
-    twin = NumpyModel(SMALL, vocab.size, D, {k: v.numpy() for k, v in model.state_dict().items()})
+    model = build(config, vocab.size, D).eval()
+    arrays = {k: v.numpy() for k, v in model.state_dict().items()}
+    twin = numpy_model.build(config, vocab.size, D, arrays)
     feats = np.random.default_rng(seed).standard_normal((2, D)).astype(np.float32)
     config = SampleConfig(n=3, seed=seed, max_len=40, temperature=1.0, top_p=0.95)
     a, b = generate(twin, vocab, feats, config), generate(model, vocab, feats, config)

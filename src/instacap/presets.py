@@ -20,7 +20,7 @@ ARCH_NAMES = ("lstm", "transformer")
 SIZES: dict[tuple[str, str], dict[str, Any]] = {
     ("lstm", "small"): {"embed": 128, "hidden": 128, "layers": 1, "lr": 5e-3},
     ("lstm", "base"): {"embed": 128, "hidden": 256, "layers": 1, "lr": 3e-3},
-    ("lstm", "large"): {"embed": 256, "hidden": 512, "layers": 2, "lr": 2e-3},
+    ("lstm", "large"): {"embed": 128, "hidden": 512, "layers": 1, "lr": 2e-3},
     ("transformer", "small"): {"hidden": 128, "layers": 2, "heads": 4, "lr": 2e-3},
     ("transformer", "base"): {"hidden": 192, "layers": 4, "heads": 6, "lr": 1.5e-3},
     ("transformer", "large"): {"hidden": 256, "layers": 6, "heads": 8, "lr": 1e-3},

@@ -82,8 +82,12 @@ def generate(
 ) -> list[list[Caption]]:
     """feats [P, D] -> P lists of `config.n` captions, decoded with the state carried forward.
 
-    `model` is a `numpy_model.NumpyModel` or a torch `model.CaptionModel`.
+    `model` is a `numpy_model.NumpyModel` or a torch `model.Network`. A transformer writes at
+    most as many tokens as it has positions: `config.max_len` is capped there.
     """
+    limit = getattr(model, "max_tokens", None)
+    if isinstance(limit, int) and config.max_len > limit:
+        config = dataclasses.replace(config, max_len=limit)
     if isinstance(model, NumpyModel):
         return _generate(vocab, feats, config, model.start)
     with _torch_eval(model):

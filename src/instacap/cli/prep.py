@@ -81,7 +81,7 @@ def prep(
         int | None,
         typer.Option(
             "--workers",
-            help="Decoding processes beside the encoder [default: 0 for a CNN on the CPU, "
+            help="Decoding processes beside the encoder \\[default: 0 for a CNN on the CPU, "
             "which already uses every core; 2 for thumbnail or with CUDA].",
             show_default=False,
         ),

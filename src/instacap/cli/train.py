@@ -6,10 +6,23 @@ from typing import Annotated
 
 import typer
 
+from instacap import network, presets
 from instacap.cli.app import app
 from instacap.config import Arch, Device, Preset, Size, TrainConfig
 
 _T = TrainConfig()
+
+
+def _ladder() -> str:
+    """'LSTM small 0.17M, base 0.50M, ...' for --help, counted from the parameter table."""
+    parts = []
+    for arch in presets.ARCH_NAMES:
+        rungs = ", ".join(
+            f"{size} {network.count(presets.model_config(size, arch), 100, 0) / 1e6:.2f}M"
+            for size in presets.SIZE_NAMES
+        )
+        parts.append(f"{'LSTM' if arch == 'lstm' else arch} {rungs}")
+    return "; ".join(parts)
 
 
 @app.command()
@@ -46,10 +59,9 @@ def train(
         Size | None,
         typer.Option(
             "--size",
-            help="Network size [default: auto, picked from the training set's size: small below "
-            "300k characters, base below 3M, large above]. Parameters (text only): "
-            "LSTM small 0.19M, base 0.52M, large 4.1M; transformer small 0.44M, base 1.8M, "
-            "large 4.8M (docs/model.md).",
+            help="Network size \\[default: auto, picked from the training set's size: small below "
+            f"{presets.AUTO_BASE_TOKENS:,} characters, base below {presets.AUTO_LARGE_TOKENS:,}, "
+            f"large above]. Parameters (text only, 100 characters): {_ladder()} (docs/model.md).",
             show_default=False,
         ),
     ] = None,
@@ -69,14 +81,14 @@ def train(
     batch_size: Annotated[
         int | None,
         typer.Option(
-            "--batch-size", help=f"Captions per step [default: {_T.batch_size}; original: 10]."
+            "--batch-size", help=f"Captions per step \\[default: {_T.batch_size}; original: 10]."
         ),
     ] = None,
     lr: Annotated[
         float | None,
         typer.Option(
             "--lr",
-            help="Peak AdamW learning rate [default: the size's own, 0.005 for the small LSTM; "
+            help="Peak AdamW learning rate \\[default: the size's own, 0.005 for the small LSTM; "
             "original: 0.001]. It warms up, then decays along a cosine to a tenth.",
         ),
     ] = None,
