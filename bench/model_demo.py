@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 
 
 def main() -> None:
@@ -25,6 +26,7 @@ def main() -> None:
     parser.add_argument("--nets", default="lstm-small,lstm-base,lstm-large,transformer-small")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--image-input", default="add", help="the transformer's: add or prefix")
     args = parser.parse_args()
     os.environ.setdefault("INSTACAP_HOME", tempfile.mkdtemp(prefix="instacap-model-demo-"))
 
@@ -35,6 +37,8 @@ def main() -> None:
     for net in args.nets.split(","):
         arch, size = net.split("-")
         model = presets.model_config(size, arch)
+        if arch == "transformer":
+            model = replace(model, image_input=args.image_input)
         train = TrainConfig(epochs=args.epochs, seed=args.seed, threads=args.threads, device="cpu")
         t0 = time.perf_counter()
         result = training.fit(data, model, train, name=net, overwrite=True)
@@ -48,6 +52,7 @@ def main() -> None:
         keep = ("bpc", "image_gain", "retrieval_at_1", "scene_accuracy", "distinct_2", "copied",
                 "loops", "hashtags", "hashtags_data")  # fmt: skip
         print(json.dumps({"bench": "model_demo", "net": net, "seed": args.seed,
+                          "image_input": model.image_input if arch == "transformer" else None,
                           "train_seconds": round(seconds, 1), "best_epoch": result.best_epoch,
                           **{k: m.get(k) for k in keep}}), flush=True)  # fmt: skip
 

@@ -21,7 +21,7 @@ def test_default_preset_leaves_the_network_to_the_data_and_the_lr_to_its_size():
     model, train = presets.train_settings(seed=7, device="cpu", threads=1)
     assert model is None  # training picks it from the data set (or a continued run's own)
     assert (train.seed, train.device, train.threads, train.bucket) == (7, "cpu", 1, True)
-    assert train.lr is None and train.schedule == "cosine"
+    assert train.lr is None and train.schedule is None
 
 
 def test_auto_size_grows_with_the_training_set():
@@ -36,15 +36,24 @@ def test_auto_size_grows_with_the_training_set():
 def test_each_rung_has_its_own_learning_rate_unless_one_is_given():
     base = presets.model_config("base", "transformer")
     assert base.arch == "transformer" and base.hidden % base.heads == 0
-    assert presets.resolve(base, TrainConfig()).lr == presets.SIZES["transformer", "base"]["lr"]
+    resolved = presets.resolve(base, TrainConfig())
+    assert (resolved.lr, resolved.schedule) == (
+        presets.SIZES["transformer", "base"]["lr"],
+        "cosine",
+    )
     assert presets.resolve(base, TrainConfig(lr=0.01)).lr == 0.01
+    # The small LSTM keeps the constant rate it was tuned with (a decay costs it on small data).
+    assert presets.resolve(ModelConfig(), TrainConfig()).schedule == "constant"
     model, _ = presets.train_settings(arch="transformer")
     assert model is not None and model.size == "auto"  # decided once the data set is known
 
 
 @pytest.mark.parametrize(
     ("options", "named"),
-    [({"size": "huge"}, "auto or one of small, base, large"), ({"arch": "gru"}, "lstm, transformer")],
+    [
+        ({"size": "huge"}, "auto or one of small, base, large"),
+        ({"arch": "gru"}, "lstm, transformer"),
+    ],
 )
 def test_an_unknown_size_or_arch_lists_the_choices(options, named):
     with pytest.raises(InputError, match=named):

@@ -95,8 +95,8 @@ class TrainConfig:
     batch_size: int = 64  # with length buckets a batch costs little more than one caption
     lr: float | None = None  # None: the model size's own (presets.SIZES); resolved by training
     # Learning rate over training: "cosine" warms up linearly for `warmup` steps, then decays to a
-    # tenth along a cosine over all epochs; "constant" is the original's.
-    schedule: str = "cosine"
+    # tenth along a cosine over all epochs; "constant" keeps it. None: the model size's own.
+    schedule: str | None = None
     warmup: int = 100  # optimiser steps (at most a tenth of all steps)
     weight_decay: float = 0.01
     clip: float = 1.0  # gradient norm clip; 0 = off

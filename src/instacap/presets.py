@@ -15,16 +15,43 @@ from instacap.errors import InputError
 
 SIZE_NAMES = ("small", "base", "large")
 ARCH_NAMES = ("lstm", "transformer")
-# Each rung's widths, and the AdamW learning rate it trains best with (wider networks need smaller
-# steps). The LSTM's small rung is the original's width.
+# Each rung's widths, and the AdamW learning rate and schedule it trains best with (wider
+# networks need smaller steps, and a warm-up). The LSTM's small rung is the original's width at
+# the constant rate it was tuned with: on the demo data a cosine decay cost it 0.25 bpc in 30
+# epochs (docs/model.md), since a small data set is still being learnt when training ends.
 SIZES: dict[tuple[str, str], dict[str, Any]] = {
-    ("lstm", "small"): {"embed": 128, "hidden": 128, "layers": 1, "lr": 5e-3},
-    ("lstm", "base"): {"embed": 128, "hidden": 256, "layers": 1, "lr": 3e-3},
-    ("lstm", "large"): {"embed": 128, "hidden": 512, "layers": 1, "lr": 2e-3},
-    ("transformer", "small"): {"hidden": 128, "layers": 2, "heads": 4, "lr": 2e-3},
-    ("transformer", "base"): {"hidden": 192, "layers": 4, "heads": 6, "lr": 1.5e-3},
-    ("transformer", "large"): {"hidden": 256, "layers": 6, "heads": 8, "lr": 1e-3},
+    ("lstm", "small"): {
+        "embed": 128,
+        "hidden": 128,
+        "layers": 1,
+        "lr": 5e-3,
+        "schedule": "constant",
+    },
+    ("lstm", "base"): {"embed": 128, "hidden": 256, "layers": 1, "lr": 3e-3, "schedule": "cosine"},
+    ("lstm", "large"): {"embed": 128, "hidden": 512, "layers": 1, "lr": 2e-3, "schedule": "cosine"},
+    ("transformer", "small"): {
+        "hidden": 128,
+        "layers": 2,
+        "heads": 4,
+        "lr": 2e-3,
+        "schedule": "cosine",
+    },
+    ("transformer", "base"): {
+        "hidden": 192,
+        "layers": 4,
+        "heads": 6,
+        "lr": 1.5e-3,
+        "schedule": "cosine",
+    },
+    ("transformer", "large"): {
+        "hidden": 256,
+        "layers": 6,
+        "heads": 8,
+        "lr": 1e-3,
+        "schedule": "cosine",
+    },
 }
+_TRAINING_KEYS = ("lr", "schedule")
 # `--size auto`: training characters (tokens) at which the next rung starts to pay.
 AUTO_BASE_TOKENS = 300_000
 AUTO_LARGE_TOKENS = 3_000_000
@@ -50,7 +77,7 @@ def model_config(
     if size == "auto" and train_tokens is None:
         return ModelConfig(size="auto", arch="merge-inject" if arch == "lstm" else "transformer")
     size = auto_size(train_tokens or 0) if size == "auto" else size
-    widths = {k: v for k, v in SIZES[arch, size].items() if k != "lr"}
+    widths = {k: v for k, v in SIZES[arch, size].items() if k not in _TRAINING_KEYS}
     return ModelConfig(
         size=size, arch="merge-inject" if arch == "lstm" else "transformer", **widths
     )
@@ -61,15 +88,17 @@ def arch_name(config: ModelConfig) -> str:
     return "transformer" if config.arch == "transformer" else "lstm"
 
 
-def learning_rate(config: ModelConfig) -> float:
-    """The AdamW learning rate of a network's rung (the small LSTM's for hand-made widths)."""
-    rung = SIZES.get((arch_name(config), config.size), SIZES["lstm", "small"])
-    return float(rung["lr"])
+def _rung(config: ModelConfig) -> dict[str, Any]:
+    """The ladder entry of a network (the small LSTM's for hand-made widths)."""
+    return SIZES.get((arch_name(config), config.size), SIZES["lstm", "small"])
 
 
 def resolve(model: ModelConfig, train: TrainConfig) -> TrainConfig:
-    """`train` with its learning rate decided: the given one, else the model's rung's."""
-    return train if train.lr is not None else replace(train, lr=learning_rate(model))
+    """`train` with its learning rate and schedule decided: the given ones, else the model's
+    rung's."""
+    rung = _rung(model)
+    lr = train.lr if train.lr is not None else float(rung["lr"])
+    return replace(train, lr=lr, schedule=train.schedule or str(rung["schedule"]))
 
 
 def train_settings(
