@@ -62,9 +62,7 @@ def test_masked_positions_do_not_change_the_loss(config):
 @pytest.mark.parametrize("arch", ["merge", "merge-inject", "transformer"])
 def test_tiny_model_overfits_a_handful_of_captions(arch):
     torch.manual_seed(0)
-    model = build(
-        ModelConfig(arch=arch, embed=16, hidden=48, dropout=0.0, image_dropout=0.0), V, D
-    )
+    model = build(ModelConfig(arch=arch, embed=16, hidden=48, dropout=0.0, image_dropout=0.0), V, D)
     feats, ids = _batch(4, 12)
     opt = torch.optim.AdamW(model.parameters(), lr=2e-2)
     for _ in range(80):

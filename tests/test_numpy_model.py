@@ -57,7 +57,9 @@ def test_numpy_steps_give_the_logits_of_torch(config, feature_dim):
     np.testing.assert_allclose(got, want.numpy(), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("seed, config", [(0, SMALL), (1, SMALL), (2, TRANSFORMER), (3, TRANSFORMER)])
+@pytest.mark.parametrize(
+    "seed, config", [(0, SMALL), (1, SMALL), (2, TRANSFORMER), (3, TRANSFORMER)]
+)
 def test_same_seed_same_captions_with_numpy_and_torch(seed, config):
     from instacap.tokenizer import build_vocab
 

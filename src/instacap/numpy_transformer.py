@@ -49,7 +49,11 @@ class NumpyTransformer(NumpyNetwork):
                 keys[b, :, :, t] = k.reshape(B, nh, -1)
                 values[b, :, :, t] = v.reshape(B, nh, -1)
                 q = q.reshape(B, nh, 1, -1)  # [B, h, 1, d]
-                att = _softmax(q @ keys[b, :, :, : t + 1].transpose(0, 1, 3, 2) * np.float32(1 / np.sqrt(C // nh)))
+                att = _softmax(
+                    q
+                    @ keys[b, :, :, : t + 1].transpose(0, 1, 3, 2)
+                    * np.float32(1 / np.sqrt(C // nh))
+                )
                 a = (att @ values[b, :, :, : t + 1]).reshape(B, C)  # [B, C]
                 x = x + self.linear(a, p + "proj")
                 hidden = _gelu(self.linear(self.layer_norm(x, p + "ln2"), p + "fc"))
