@@ -619,6 +619,43 @@ def test_update_on_a_full_disk_keeps_the_old_post_and_no_copy(instacap_home, mon
         assert snapshot(instacap_home) == before
 
 
+def test_a_full_disk_in_a_later_batch_takes_back_the_earlier_batches(
+    tmp_path, instacap_home, monkeypatch
+):
+    jpeg(tmp_path / "x.jpg")
+    table = write_table(tmp_path / "t.csv", [(f"B{i}", f"caption {i}", "ann") for i in range(10)])
+    with PostStore.open() as store:
+        store.add(NewPost("K1", "ann", None, "kept", "table"), b"photo")
+    before = snapshot(instacap_home)
+    real_add = PostStore.add_many
+    calls = {"n": 0}
+
+    def fills_up(self, items):
+        calls["n"] += 1
+        if calls["n"] == 3:  # batches 1 and 2 (8 posts) are committed by then
+            raise DiskFull("The disk is full.")
+        return real_add(self, items)
+
+    monkeypatch.setattr("instacap.importers.BATCH", 4)
+    monkeypatch.setattr(PostStore, "add_many", fills_up)
+    with PostStore.open() as store, pytest.raises(DiskFull):
+        importers.run(store, importers.scan([table]))
+    assert calls["n"] == 3 and snapshot(instacap_home) == before
+
+
+def test_batches_store_each_new_post_once(tmp_path, instacap_home, monkeypatch):
+    jpeg(tmp_path / "x.jpg")
+    rows = [(f"R{i}", f"caption {i}", "ann") for i in range(7)]
+    table = write_table(tmp_path / "t.csv", [*rows, rows[2], ("R9", "nine", "bob")])
+    monkeypatch.setattr("instacap.importers.BATCH", 3)  # a repeat both in and across batches
+    result, posts = do_import(table)
+    assert (result.imported, result.already) == (8, 1)
+    assert sorted(posts) == [*(f"R{i}" for i in range(7)), "R9"]
+    assert all(p.image.is_file() for p in posts.values())
+    again, _ = do_import(table)
+    assert (again.imported, again.already) == (0, 9)
+
+
 def test_updated_caption_changes_the_data_set_fingerprint(tmp_path):
     from instacap.config import PrepConfig
     from instacap.dataset import fingerprint
@@ -768,21 +805,22 @@ def test_unwritable_cache(tmp_path, monkeypatch):
 
 def test_interrupted_import_resumes_without_duplicates(tmp_path, monkeypatch, instacap_home):
     folder = instaloader_folder(tmp_path / "in")
-    real_add = PostStore.add
+    real_add = PostStore.add_many
     calls = {"n": 0}
 
-    def flaky_add(self, post, image):
+    def flaky_add(self, items):
         calls["n"] += 1
         if calls["n"] == 2:
             raise KeyboardInterrupt
-        return real_add(self, post, image)
+        return real_add(self, items)
 
-    monkeypatch.setattr(PostStore, "add", flaky_add)
+    monkeypatch.setattr("instacap.importers.BATCH", 1)  # one post per batch: stop in the second
+    monkeypatch.setattr(PostStore, "add_many", flaky_add)
     r = runner.invoke(app, ["import", str(folder)])
     assert r.exit_code == 130 and "rerun" in r.output
     with PostStore.open() as store:
         assert store.count() == 1
-    monkeypatch.setattr(PostStore, "add", real_add)
+    monkeypatch.setattr(PostStore, "add_many", real_add)
     r = runner.invoke(app, ["import", str(folder), "--json"])
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)

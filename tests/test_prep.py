@@ -37,7 +37,8 @@ def test_build_splits_by_post_and_encodes_tokens():
     assert len(ds.train) + len(ds.val) == 40 and len(ds.val) >= 1
     assert not set(ds.train.shortcodes) & set(ds.val.shortcodes)
     for split in (ds.train, ds.val):
-        assert split.ids.shape == (len(split), 150) and split.ids.dtype == np.int64
+        # 2 bytes a token: a small vocabulary fits int16 (disk and memory at a million posts)
+        assert split.ids.shape == (len(split), 150) and split.ids.dtype == np.int16
         assert (split.ids[:, 0] == BOS).all()
         for row, n in zip(split.ids, split.lengths, strict=True):
             assert row[n - 1] == EOS and (row[n:] == PAD).all()

@@ -19,7 +19,9 @@ class Tensors:
 
     def __init__(self, split: Any) -> None:
         self.split = split
-        self.ids = torch.from_numpy(np.ascontiguousarray(split.ids, dtype=np.int64))  # [N, L]
+        # [N, L] as stored (int16 for most vocabularies): made int64 a batch at a time, so a
+        # million posts do not cost 1.2 GB and a second of copying at start-up.
+        self.ids = torch.from_numpy(np.ascontiguousarray(split.ids))
         self.lengths = np.asarray(split.lengths, dtype=np.int64)  # [N]
         n = len(self.lengths)
         dim = split.matrix.shape[1] if split.matrix.ndim == 2 else 0
@@ -35,7 +37,7 @@ class Tensors:
     def batch(
         self, idx: np.ndarray, trim: bool, device: torch.device
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        ids = self.ids[torch.from_numpy(idx)]  # [B, L]
+        ids = self.ids[torch.from_numpy(idx)].long()  # [B, L]
         if trim:
             ids = ids[:, : int(self.lengths[idx].max())]  # [B, T+1]: no all-padding columns
         feats = self.feats_of(idx).to(device)

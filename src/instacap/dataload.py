@@ -6,6 +6,9 @@ there): `Split` and `Dataset`, read back by `load` with the features memory-mapp
 from __future__ import annotations
 
 import json
+import os
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -22,17 +25,104 @@ FORMAT = "instacap-dataset/1"
 DATASET_FILE = "dataset.json"
 
 
-@dataclass(frozen=True)
+class Posts:
+    """The posts of a split (shortcode, account, caption, image, scene), read from `<part>.json`
+    on first use: training never needs them beyond one caption, and at a million posts parsing
+    them would take most of the training's startup and half a gigabyte."""
+
+    def __init__(self, read: Callable[[], list[dict[str, Any]]]) -> None:
+        self._read = read
+        self._records: list[dict[str, Any]] | None = None
+        self._columns: dict[str, list[Any]] = {}
+
+    @classmethod
+    def from_columns(
+        cls,
+        shortcodes: list[str],
+        accounts: list[str],
+        captions: list[str],
+        images: list[Path],
+        scenes: list[str | None],
+    ) -> Posts:
+        """Posts given column by column (a pool gathered from several splits)."""
+        columns: dict[str, list[Any]] = {
+            "shortcode": shortcodes,
+            "account": accounts,
+            "caption": captions,
+            "image": [str(i) for i in images],
+            "scene": scenes,
+        }
+        rows = zip(*columns.values(), strict=True)
+        posts = cls(lambda: [dict(zip(columns, r, strict=True)) for r in rows])
+        posts._columns = {**columns, "image_path": list(images)}
+        return posts
+
+    def records(self) -> list[dict[str, Any]]:
+        if self._records is None:
+            self._records = self._read()
+        return self._records
+
+    def column(self, key: str) -> list[Any]:
+        if key not in self._columns:
+            self._columns[key] = [r.get(key) for r in self.records()]
+        return self._columns[key]
+
+    def take(self, pick: list[int]) -> Posts:
+        return Posts(lambda: [self.records()[i] for i in pick])
+
+
 class Split:
-    ids: np.ndarray  # [N, max_len] int64: BOS tok... EOS then PAD(0)
-    lengths: np.ndarray  # [N] tokens incl. BOS and EOS
-    feature_rows: np.ndarray  # [N] int64 rows into `matrix`
-    matrix: np.ndarray  # [R, D] float16, memory-mapped (shared by both splits); D = 0 for "none"
-    shortcodes: list[str]
-    accounts: list[str]
-    captions: list[str]
-    images: list[Path]
-    scenes: list[str | None]
+    """One split of a data set: token ids, lengths, feature rows (arrays, in memory) and the
+    posts' text (`posts`, read on first use). Built from a data set's files by `load`, or from
+    columns given here (`shortcodes=`, `accounts=`, ... instead of `posts=`)."""
+
+    def __init__(
+        self,
+        ids: np.ndarray,  # [N, max_len] int16/int32 as stored (int64 before): BOS ... EOS, PAD(0)
+        lengths: np.ndarray,  # [N] tokens incl. BOS and EOS
+        feature_rows: np.ndarray,  # [N] int64 rows into `matrix`
+        matrix: np.ndarray,  # [R, D] float16, memory-mapped (shared by both splits); D = 0: "none"
+        posts: Posts | None = None,
+        *,
+        shortcodes: list[str] | None = None,
+        accounts: list[str] | None = None,
+        captions: list[str] | None = None,
+        images: list[Path] | None = None,
+        scenes: list[str | None] | None = None,
+    ) -> None:
+        self.ids, self.lengths, self.feature_rows, self.matrix = ids, lengths, feature_rows, matrix
+        if posts is None:
+            n = len(lengths)
+            posts = Posts.from_columns(
+                shortcodes or [""] * n,
+                accounts or [""] * n,
+                captions or [""] * n,
+                images or [Path()] * n,
+                scenes or [None] * n,
+            )
+        self.posts = posts
+
+    @property
+    def shortcodes(self) -> list[str]:
+        return self.posts.column("shortcode")
+
+    @property
+    def accounts(self) -> list[str]:
+        return self.posts.column("account")
+
+    @property
+    def captions(self) -> list[str]:
+        return self.posts.column("caption")
+
+    @property
+    def images(self) -> list[Path]:
+        if "image_path" not in self.posts._columns:
+            self.posts._columns["image_path"] = [Path(p) for p in self.posts.column("image")]
+        return self.posts._columns["image_path"]
+
+    @property
+    def scenes(self) -> list[str | None]:
+        return self.posts.column("scene")
 
     def features(self, idx: np.ndarray) -> np.ndarray:
         """Image features of posts `idx`: [len(idx), D] float32."""
@@ -40,21 +130,16 @@ class Split:
         return np.asarray(self.matrix[rows], dtype=np.float32)
 
     def __len__(self) -> int:
-        return len(self.shortcodes)
+        return len(self.lengths)
 
     def take(self, idx: np.ndarray) -> Split:
         """Posts `idx` of this split, in that order (the feature matrix is shared, not copied)."""
-        pick = [int(i) for i in idx]
         return Split(
             ids=self.ids[idx],
             lengths=self.lengths[idx],
             feature_rows=self.feature_rows[idx],
             matrix=self.matrix,
-            shortcodes=[self.shortcodes[i] for i in pick],
-            accounts=[self.accounts[i] for i in pick],
-            captions=[self.captions[i] for i in pick],
-            images=[self.images[i] for i in pick],
-            scenes=[self.scenes[i] for i in pick],
+            posts=self.posts.take([int(i) for i in idx]),
         )
 
 
@@ -139,24 +224,51 @@ def load(name: str = "default") -> Dataset:
 
 
 def _load_split(folder: Path, part: str, matrix: np.ndarray, dim: int) -> Split:
-    ids = np.load(folder / f"{part}_ids.npy", allow_pickle=False).astype(np.int64)
+    ids = np.load(folder / f"{part}_ids.npy", allow_pickle=False)
+    if ids.dtype.kind not in "iu" or ids.ndim != 2:
+        raise ValueError(f"{part}_ids.npy holds no token ids")
     rows = np.load(folder / f"{part}_rows.npy", allow_pickle=False).astype(np.int64)
-    posts = json.loads((folder / f"{part}.json").read_text())
-    if len(posts) != len(ids) or len(rows) != len(ids):
+    if len(rows) != len(ids):
         raise ValueError(f"{part} arrays disagree in length")
     if dim == 0:  # encoder "none": every post points at one empty row
         matrix = np.zeros((1, 0), np.float16)
         rows = np.zeros(len(ids), np.int64)
     elif len(rows) and int(rows.max()) >= len(matrix):
         raise ValueError(f"{part} points past the feature matrix")
+    posts_file = folder / f"{part}.json"
     return Split(
         ids=ids,
-        lengths=(ids != PAD).sum(1).astype(np.int64),
+        lengths=(ids != PAD).sum(1, dtype=np.int64),
         feature_rows=rows,
         matrix=matrix,
-        shortcodes=[p["shortcode"] for p in posts],
-        accounts=[p["account"] for p in posts],
-        captions=[p["caption"] for p in posts],
-        images=[Path(p["image"]) for p in posts],
-        scenes=[p.get("scene") for p in posts],
+        posts=_posts_of(posts_file, len(ids)),
     )
+
+
+def _posts_of(path: Path, n: int) -> Posts:
+    """The split's posts, parsed on first use but as they were when the data set was loaded:
+    the file stays open (a prep that replaces it meanwhile leaves this copy readable). Where an
+    open file cannot be replaced (Windows) they are read at once instead."""
+
+    def parse(data: bytes) -> list[dict[str, Any]]:
+        posts = json.loads(data)
+        if not isinstance(posts, list) or len(posts) != n:
+            raise CacheError(f"{path} disagrees with its token ids; run `instacap prep` again.")
+        return posts
+
+    if os.name != "posix":
+        records = parse(path.read_bytes())
+        return Posts(lambda: records)
+    fd = os.open(path, os.O_RDONLY)
+
+    def read() -> list[dict[str, Any]]:
+        try:
+            with os.fdopen(os.dup(fd), "rb") as fh:
+                fh.seek(0)
+                return parse(fh.read())
+        finally:
+            close()
+
+    posts = Posts(read)
+    close = weakref.finalize(posts, os.close, fd)  # also when never read
+    return posts

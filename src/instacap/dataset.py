@@ -17,15 +17,15 @@ It is rebuilt only when its inputs change (the fingerprint: posts and captions, 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import os
 import shutil
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
@@ -37,14 +37,16 @@ from instacap.dataload import Split as Split
 from instacap.dataload import load as load
 from instacap.dataload import read_info as read_info
 from instacap.errors import CacheError, InputError, NotReady
-from instacap.files import file_lock, remove_temp_files, write_atomic
-from instacap.posts import Post, PostStore
+from instacap.files import crash_point, file_lock, on_full_disk, remove_temp_files
+from instacap.posts import PostRow, PostStore
 from instacap.progress import SILENT, Reporter
 from instacap.tokenizer import EOS, PAD, UNK, Vocab, build_vocab
 
 if TYPE_CHECKING:  # pragma: no cover
     from instacap.encoders import Encoder
     from instacap.features import Result
+
+Writer = Callable[[BinaryIO], object]  # writes one file of the data set to an open file
 
 # -- building --------------------------------------------------------------------------------------
 
@@ -111,8 +113,8 @@ def build(
 
 
 def _features_of(
-    posts: list[Post], encoder: Encoder, config: PrepConfig, reporter: Reporter
-) -> tuple[Result, list[tuple[Post, int]]]:
+    posts: list[PostRow], encoder: Encoder, config: PrepConfig, reporter: Reporter
+) -> tuple[Result, list[tuple[PostRow, int]]]:
     """The photos' feature rows (computed where missing): features.Result and (post, row) for each
     post whose photo could be read; a note for the others, NotReady when fewer than 2 are left."""
     from instacap import features
@@ -145,7 +147,7 @@ def _describe(
     demo: bool,
     weights: Path | None,
     encoder: Encoder,
-    kept: list[tuple[Post, int]],
+    kept: list[tuple[PostRow, int]],
 ) -> dict[str, Any]:
     """dataset.json's entries on where the data set comes from: store, accounts, encoder, features."""
     rows = 1 + max(r for _, r in kept) if encoder.dim else 0
@@ -168,19 +170,20 @@ def _describe(
 
 
 def _files(
-    info: dict[str, Any], parts: dict[str, list[tuple[Post, int]]], ids: dict[str, np.ndarray]
-) -> dict[str, bytes]:
-    """The data set's files, name -> bytes: dataset.json and, per split, ids, rows and posts."""
-    files = {DATASET_FILE: _json(info)}
+    info: dict[str, Any], parts: dict[str, list[tuple[PostRow, int]]], ids: dict[str, np.ndarray]
+) -> dict[str, Writer]:
+    """The data set's files, name -> what writes it: dataset.json and, per split, ids, rows and
+    posts. Written straight to their files: a million posts never exist as one JSON string."""
+    files: dict[str, Writer] = {DATASET_FILE: _bytes_writer(_json(info))}
     for part, items in parts.items():
-        files[f"{part}_ids.npy"] = _npy(ids[part])
-        files[f"{part}_rows.npy"] = _npy(np.array([r for _, r in items], np.int64))
-        files[f"{part}.json"] = _json([_post_record(p) for p, _ in items])
+        files[f"{part}_ids.npy"] = _npy_writer(ids[part])
+        files[f"{part}_rows.npy"] = _npy_writer(np.array([r for _, r in items], np.int64))
+        files[f"{part}.json"] = _records_writer([p for p, _ in items])
     return files
 
 
-def _publish(folder: Path, files: dict[str, bytes]) -> None:
-    """Replace the data set's files by `files` (name -> bytes), dataset.json last.
+def _publish(folder: Path, files: dict[str, Writer]) -> None:
+    """Replace the data set's files by `files` (name -> writer), dataset.json last.
 
     Everything is first written beside the old files under temporary names: a full disk (or any
     error) then removes those and leaves the old data set as it was, or no folder when there was
@@ -193,9 +196,9 @@ def _publish(folder: Path, files: dict[str, bytes]) -> None:
     try:
         with file_lock(folder / ".lock"):
             remove_temp_files(folder)  # of a prep killed while writing here
-            for name, data in files.items():
+            for name, write in files.items():
                 staged.append(folder / f".{name}.new")
-                write_atomic(staged[-1], data)
+                _write_durably(staged[-1], write)
             (folder / DATASET_FILE).unlink(missing_ok=True)  # until renamed: "not built"
             for name in sorted(files, key=lambda n: n == DATASET_FILE):
                 os.replace(folder / f".{name}.new", folder / name)
@@ -207,7 +210,35 @@ def _publish(folder: Path, files: dict[str, bytes]) -> None:
         raise
 
 
-def fingerprint(posts: list[Post], encoder_key: str, config: PrepConfig) -> str:
+def _write_durably(path: Path, write: Writer) -> None:
+    """Write a staged file (a temporary name already) and flush it to disk."""
+    with on_full_disk(path.parent), open(path, "wb") as fh:
+        write(fh)
+        fh.flush()
+        crash_point(f"write:{path.name}")
+        os.fsync(fh.fileno())
+
+
+def _bytes_writer(data: bytes) -> Writer:
+    return lambda fh: fh.write(data)
+
+
+def _npy_writer(array: np.ndarray) -> Writer:
+    return lambda fh: np.save(fh, array, allow_pickle=False)
+
+
+def _records_writer(posts: list[PostRow]) -> Writer:
+    def write(fh: BinaryIO) -> None:
+        fh.write(b"[")
+        for i, p in enumerate(posts):
+            fh.write(b",\n" if i else b"\n")
+            fh.write(json.dumps(_post_record(p), ensure_ascii=False).encode())
+        fh.write(b"\n]\n")
+
+    return write
+
+
+def fingerprint(posts: list[PostRow], encoder_key: str, config: PrepConfig) -> str:
     """sha256 over what the data set depends on (not batch size or workers: they change no byte)."""
     h = hashlib.sha256()
     settings = {
@@ -240,12 +271,12 @@ def _check_config(config: PrepConfig) -> None:
         raise InputError(f"--workers must be 0 (decode inline) or more, not {config.workers}.")
 
 
-def _read_posts(demo: bool, accounts: list[str] | None) -> list[Post]:
+def _read_posts(demo: bool, accounts: list[str] | None) -> list[PostRow]:
     if accounts:
         for a in accounts:
             paths.validate_account(a)
     with PostStore.open(demo=demo) as store:
-        posts = list(store.posts(accounts))
+        posts = list(store.rows(accounts))
         stored = store.accounts()
     if not posts and accounts:
         have = ", ".join(list(stored)[:10]) or "none"
@@ -261,7 +292,7 @@ def _read_posts(demo: bool, accounts: list[str] | None) -> list[Post]:
     return posts
 
 
-def _assign(kept: list[tuple[Post, int]], config: PrepConfig) -> list[bool]:
+def _assign(kept: list[tuple[PostRow, int]], config: PrepConfig) -> list[bool]:
     """Validation or not, per post: a seeded hash of the shortcode, so adding posts moves none."""
     u = [
         int.from_bytes(hashlib.sha256(f"{config.seed}:{p.shortcode}".encode()).digest()[:8], "big")
@@ -280,7 +311,9 @@ def _assign(kept: list[tuple[Post, int]], config: PrepConfig) -> list[bool]:
 def _encode(
     vocab: Vocab, captions: list[str], max_len: int, stats: Counter[str], part: str
 ) -> np.ndarray:
-    ids = np.full((len(captions), max_len), PAD, np.int64)  # [N, max_len]
+    # [N, max_len]: 2 bytes a token while the vocabulary allows (a million posts: 300 MB, not 1.2 GB)
+    dtype = np.int16 if vocab.size <= np.iinfo(np.int16).max else np.int32
+    ids = np.full((len(captions), max_len), PAD, dtype)
     for i, caption in enumerate(captions):
         row = vocab.encode(caption, max_len)
         ids[i, : len(row)] = row
@@ -295,21 +328,15 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}" + ("" if n == 1 else "s")
 
 
-def _post_record(p: Post) -> dict[str, Any]:
+def _post_record(p: PostRow) -> dict[str, Any]:
     return {
         "shortcode": p.shortcode,
         "account": p.account,
         "caption": p.caption,
-        "image": str(p.image),
+        "image": p.image,
         "scene": p.scene,
     }
 
 
 def _json(data: Any) -> bytes:
     return json.dumps(data, ensure_ascii=False, indent=1).encode()
-
-
-def _npy(array: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    np.save(buf, array, allow_pickle=False)
-    return buf.getvalue()

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from instacap.config import EvalConfig
+from instacap.dataload import Posts
 from instacap.dataset import Dataset, Split
 from instacap.errors import InputError
 from instacap.progress import SILENT, Reporter
@@ -131,11 +132,7 @@ def _pool_from(parts: list[tuple[Split, np.ndarray]], vocab: Vocab, data: Datase
         lengths=np.concatenate(lengths),
         feature_rows=np.arange(len(matrix), dtype=np.int64),
         matrix=matrix,
-        shortcodes=shortcodes,
-        accounts=accounts,
-        captions=captions,
-        images=images,
-        scenes=scenes,
+        posts=Posts.from_columns(shortcodes, accounts, captions, images, scenes),
     )
 
 

@@ -49,6 +49,58 @@ def write_atomic(dest: Path, data: bytes) -> None:
             raise
 
 
+def write_many_atomic(items: list[tuple[Path, bytes]]) -> None:
+    """`write_atomic` for many small files at once, with one flush to disk for all of them.
+
+    Each file is written to a temporary name, then the file system is synced once (instead of
+    one fsync per file, which bounds imports to a few hundred files a second), then every file
+    is renamed into place. On any error (a full disk raises DiskFull) no temporary file is left,
+    and a destination is either as it was or complete.
+    """
+    temps: list[tuple[str, Path]] = []
+    try:
+        for dest, data in items:
+            paths.ensure_dir(dest.parent)
+            with on_full_disk(dest.parent):
+                fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+                temps.append((tmp, dest))
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(data[: len(data) // 2])
+                    fh.flush()
+                    crash_point(f"write:{dest.name}")  # half the file is on disk
+                    fh.write(data[len(data) // 2 :])
+        if temps:
+            with on_full_disk(items[0][0].parent):
+                _sync_files([t for t, _ in temps])
+        for tmp, dest in temps:
+            os.replace(tmp, dest)
+    except BaseException:
+        for tmp, _ in temps:
+            Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _sync_files(files: list[str]) -> None:
+    """Make the data of `files` durable: one syncfs(2) of their file system on Linux (all of them
+    live on one), else an fsync each."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        fd = os.open(files[0], os.O_RDONLY)
+        try:
+            if libc.syncfs(fd) == 0:
+                return
+        finally:
+            os.close(fd)
+    for name in files:
+        fd = os.open(name, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 def crash_point(tag: str) -> None:
     """A kill switch for the crash tests: with `INSTACAP_CRASH_AT=<tag>` (or `<tag>@<n>`) in the
     environment, the process SIGKILLs itself the first (n-th) time it passes `tag`, so a test can

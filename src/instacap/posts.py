@@ -10,15 +10,28 @@ account (moving the image to the new account's folder).
 from __future__ import annotations
 
 import contextlib
+import os
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import NamedTuple
 
 from instacap import paths
 from instacap.errors import CacheError, DiskFull
-from instacap.files import disk_full, file_lock, is_disk_full, on_full_disk, open_wal, write_atomic
+from instacap.files import (
+    disk_full,
+    file_lock,
+    is_disk_full,
+    on_full_disk,
+    open_wal,
+    write_atomic,
+    write_many_atomic,
+)
+from instacap.storesummary import ACCOUNTS as _ACCOUNTS
+from instacap.storesummary import StoreSummary as StoreSummary
+from instacap.storesummary import summarize as summarize
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS posts (
@@ -37,7 +50,6 @@ CREATE INDEX IF NOT EXISTS posts_account ON posts(account, taken_at);
 """
 # Stores written before image_bytes existed get the column (NULL: `status` stats those photos).
 _ADD_IMAGE_BYTES = "ALTER TABLE posts ADD COLUMN image_bytes INTEGER"
-_ACCOUNTS = "SELECT account, COUNT(*) FROM posts GROUP BY account ORDER BY COUNT(*) DESC, account"
 
 
 @dataclass(frozen=True)
@@ -52,6 +64,17 @@ class Post:
     source: str
     likes: int | None = None
     scene: str | None = None
+
+
+class PostRow(NamedTuple):
+    """A stored post as the data set needs it: lighter than `Post` (no Path, no datetime), since
+    a prep of a million posts holds them all at once."""
+
+    shortcode: str
+    account: str
+    caption: str
+    image: str  # absolute path of the image file
+    scene: str | None
 
 
 @dataclass(frozen=True)
@@ -111,32 +134,72 @@ class PostStore:
         paths.validate_account(post.account)
         if self.has(post.shortcode):
             return False
-        rel = Path("posts") / post.account / f"{_safe_stem(post.shortcode)}{post.image_ext.lower()}"
-        data = image if isinstance(image, bytes) else Path(image).read_bytes()
+        rel = _rel_path(post)
+        data = _bytes_of(image)
         write_atomic(self.root / rel, data)
         try:
             with on_full_disk(self.root):
                 # INSERT OR IGNORE: a second process may have stored the same post meanwhile.
                 cur = self._db.execute(
                     "INSERT OR IGNORE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        post.shortcode,
-                        post.account,
-                        _iso(post.taken_at),
-                        post.caption,
-                        rel.as_posix(),
-                        post.source,
-                        post.likes,
-                        post.scene,
-                        _iso(datetime.now(timezone.utc)),
-                        len(data),
-                    ),
+                    _row(post, rel.as_posix(), _iso(datetime.now(timezone.utc)), len(data)),
                 )
         except DiskFull:
             if not self.has(post.shortcode):  # no row points to the photo: leave no orphan
                 (self.root / rel).unlink(missing_ok=True)
             raise
         return cur.rowcount == 1
+
+    def add_many(self, items: list[tuple[NewPost, bytes | Path]]) -> list[str]:
+        """`add` for a batch: the photos are written with one flush to disk, then all rows are
+        committed in one transaction (a crash keeps all of the batch or none of its rows).
+        Returns the shortcodes stored by this call; those already stored are left alone."""
+        for post, _ in items:
+            paths.validate_account(post.account)
+        known = self.known([p.shortcode for p, _ in items])
+        todo: dict[str, tuple[NewPost, str, bytes]] = {}
+        for post, image in items:
+            if post.shortcode not in known and post.shortcode not in todo:
+                todo[post.shortcode] = (post, _rel_path(post).as_posix(), _bytes_of(image))
+        if not todo:
+            return []
+        write_many_atomic([(self.root / rel, data) for _, rel, data in todo.values()])
+        now = _iso(datetime.now(timezone.utc))
+        rows = [_row(p, rel, now, len(data)) for p, rel, data in todo.values()]
+        try:
+            with on_full_disk(self.root), self._db:
+                self._db.execute("BEGIN IMMEDIATE")
+                before = self._db.total_changes
+                self._db.executemany(
+                    "INSERT OR IGNORE INTO posts VALUES (?,?,?,?,?,?,?,?,?,?)", rows
+                )
+                inserted = self._db.total_changes - before
+        except DiskFull:
+            stored = self.known(list(todo))  # another writer's rows may point to some of them
+            for sc, (_, rel, _) in todo.items():  # no row points to the others: no orphans
+                if sc not in stored:
+                    (self.root / rel).unlink(missing_ok=True)
+            raise
+        if inserted == len(rows):
+            return list(todo)
+        # Another process stored some of them meanwhile: ask which rows are this call's own.
+        return [sc for sc in todo if self._added_now(sc, now)]
+
+    def known(self, shortcodes: list[str]) -> set[str]:
+        """Which of `shortcodes` are stored (one query per 500)."""
+        found: set[str] = set()
+        for i in range(0, len(shortcodes), 500):
+            chunk = shortcodes[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            query = f"SELECT shortcode FROM posts WHERE shortcode IN ({marks})"
+            found.update(r[0] for r in self._db.execute(query, chunk))
+        return found
+
+    def _added_now(self, shortcode: str, added_at: str | None) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM posts WHERE shortcode=? AND added_at=?", (shortcode, added_at)
+        ).fetchone()
+        return row is not None
 
     def update(self, post: NewPost, image: bytes | Path | None = None) -> bool:
         """Give the stored post `post.shortcode` the caption and account of `post`. False when it
@@ -261,6 +324,21 @@ class PostStore:
             where = f"WHERE account IN ({','.join('?' * len(args))})"
         return self._select(where + " ORDER BY account, taken_at, shortcode", args)
 
+    def rows(self, accounts: Iterable[str] | None = None) -> Iterator[PostRow]:
+        """`posts` as PostRow tuples (same order); account and scene names are shared strings."""
+        where, args = "", tuple(accounts or ())
+        if accounts is not None:
+            where = f"WHERE account IN ({','.join('?' * len(args))})"
+        root = f"{self.root}{os.sep}"
+        query = "SELECT shortcode, account, caption, image, scene FROM posts "
+        names: dict[str, str] = {}
+        for sc, account, caption, image, scene in self._db.execute(
+            query + where + " ORDER BY account, taken_at, shortcode", args
+        ):
+            account = names.setdefault(account, account)
+            scene = names.setdefault(scene, scene) if scene is not None else None
+            yield PostRow(sc, account, caption, root + image.replace("/", os.sep), scene)
+
     def _select(self, clause: str, args: tuple[str, ...]) -> Iterator[Post]:
         query = (
             "SELECT shortcode, account, taken_at, caption, image, source, likes, scene FROM posts "
@@ -280,61 +358,15 @@ class PostStore:
             )
 
 
-@dataclass(frozen=True)
-class StoreSummary:
-    """What a posts store holds, read without creating or changing anything (for `status`)."""
-
-    root: Path
-    accounts: dict[str, int]  # post count per account, most posts first
-    db_bytes: int  # posts.db and its WAL files
-    photo_bytes: int  # the photos its rows point to
-    readable: bool  # False when posts.db exists but cannot be read
-
-    @property
-    def total(self) -> int:
-        return sum(self.accounts.values())
-
-    @property
-    def disk_bytes(self) -> int:
-        return self.db_bytes + self.photo_bytes
+def _rel_path(post: NewPost) -> Path:
+    """Where a post's photo goes, relative to the store root."""
+    return Path("posts") / post.account / f"{_safe_stem(post.shortcode)}{post.image_ext.lower()}"
 
 
-def summarize(root: Path) -> StoreSummary:
-    """Counts and disk use of the store at `root` from its database alone: photo sizes come from
-    `image_bytes`, so a million posts cost one query, not a million stat calls (only rows written
-    before that column existed are stat-ed)."""
-    db = root / "posts.db"
-    db_bytes = sum(p.stat().st_size for p in root.glob("posts.db*") if p.is_file())
-    if not db.is_file():
-        return StoreSummary(root, {}, db_bytes, 0, readable=True)
-    try:
-        con = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=5)
-        try:
-            accounts = {a: n for a, n in con.execute(_ACCOUNTS)}
-            photos = _photo_bytes(con, root)
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return StoreSummary(root, {}, db_bytes, 0, readable=False)
-    return StoreSummary(root, accounts, db_bytes, photos, readable=True)
-
-
-def _photo_bytes(con: sqlite3.Connection, root: Path) -> int:
-    columns = {r[1] for r in con.execute("PRAGMA table_info(posts)")}
-    if "image_bytes" not in columns:  # not opened for writing since the column was added
-        return _stat_sizes(root, (r[0] for r in con.execute("SELECT image FROM posts")))
-    (known,) = con.execute("SELECT COALESCE(SUM(image_bytes), 0) FROM posts").fetchone()
-    unknown = con.execute("SELECT image FROM posts WHERE image_bytes IS NULL")
-    return int(known) + _stat_sizes(root, (r[0] for r in unknown))
-
-
-def _stat_sizes(root: Path, rels: Iterable[str]) -> int:
-    total = 0
-    for rel in rels:
-        # A photo may vanish meanwhile (another process): not worth failing a summary.
-        with contextlib.suppress(OSError):
-            total += (root / rel).stat().st_size
-    return total
+def _row(post: NewPost, rel: str, added_at: str | None, size: int) -> tuple[object, ...]:
+    """The posts row of a new post, in the table's column order."""
+    return (post.shortcode, post.account, _iso(post.taken_at), post.caption, rel, post.source,
+            post.likes, post.scene, added_at, size)  # fmt: skip
 
 
 def _bytes_of(image: bytes | Path) -> bytes:

@@ -1,0 +1,347 @@
+"""Scale: import, prep, data set build, training startup, status and disk use at 10 k to 1 M posts.
+
+    .venv/bin/python bench/scale.py                       # 10 000 and 100 000 posts
+    .venv/bin/python bench/scale.py --posts 1000000       # the big one
+
+For each size it makes a folder of tiny unique JPEGs (32 px, a drawn demo scene with a few pixels
+changed per post, so every photo has its own content hash) and a CSV with captions written by the
+demo's fictional accounts, in a fresh INSTACAP_HOME, then runs each stage in a child process of its
+own, so that `peak_rss_bytes` (`ru_maxrss` of that child, from `os.wait4`) is the stage's alone:
+- `import`: `importers.scan` + `importers.run` of the CSV (`posts_per_s`);
+- `prep`: `dataset.build` with the `thumbnail` encoder, every feature computed (`posts_per_s`);
+  for stores above `--prep-max` posts (10 000) or with `--precomputed`, `features` instead: a
+  random feature row stored for each photo (hashing the photos as prep does, no decoding), so
+  that the default run fits in 10 minutes and a million posts in 45 on 2 cores;
+- `build`: the same data set rebuilt (`force`), every feature reused: hashing, tokens, files;
+- `train`: `dataset.load` and the first optimiser step (`startup_s`), then steady `captions_per_s`
+  over `--train-seconds` (one thread: the machine is shared);
+- `status`: `status.cache_status()` in the process (`library_s`) and `instacap status --json` as
+  a whole command (`command_s`, Python's start included);
+- `disk`: bytes per post under INSTACAP_HOME, by folder (the source photos are not counted).
+One JSON line per stage and size; last, `growth`: for each figure, log(ratio of the figure) /
+log(ratio of posts) between the smallest and the largest size (1 = linear, 0 = constant), the
+baseline each size is compared with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def emit(**data: object) -> None:
+    print(json.dumps(data), flush=True)
+
+
+# -- making the inputs -----------------------------------------------------------------------
+
+
+def make_inputs(folder: Path, n: int, seed: int = 0) -> Path:
+    """n unique 32 px JPEGs under folder/photos/<k>/ and folder/posts.csv; returns the CSV."""
+    import io
+
+    from instacap import demo, demovoices
+
+    rng = random.Random(seed)
+    bases = [demo.draw(s, random.Random(i), size=32) for i, s in enumerate(demo.SCENES)]
+    table = folder / "posts.csv"
+    with open(table, "w", newline="", encoding="utf-8") as fh:
+        out = csv.writer(fh)
+        out.writerow(["image", "caption", "account", "shortcode", "timestamp"])
+        for i in range(n):
+            k = i % len(demo.SCENES)
+            scene = demo.SCENES[k]
+            voice = rng.choices(demovoices.ACCOUNTS, [a.weights[k] for a in demovoices.ACCOUNTS])[0]
+            img = bases[k].copy()
+            # The post number in 2 px black or white blocks along the top: every photo gets
+            # its own pixels, bytes and hash.
+            for b in range(24):
+                img.paste((255, 255, 255) if i >> b & 1 else (0, 0, 0), _block(b))
+            rel = Path("photos") / f"{i // 1000:04d}" / f"p{i:07d}.jpg"
+            (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+            buf = io.BytesIO()
+            img.save(buf, "JPEG", quality=90)
+            (folder / rel).write_bytes(buf.getvalue())
+            caption = demovoices.caption(rng, scene, voice)
+            out.writerow([rel.as_posix(), caption, voice.name, f"s{i:07d}", 1_672_531_200 + i])
+    return table
+
+
+def _block(b: int) -> tuple[int, int, int, int]:
+    x, y = 2 * (b % 16), 2 * (b // 16)
+    return (x, y, x + 2, y + 2)
+
+
+# -- the stages, each run in a child process ---------------------------------------------------
+
+
+def stage_import(table: Path) -> dict[str, object]:
+    from instacap import importers
+    from instacap.posts import PostStore
+
+    t0 = time.perf_counter()
+    candidates = importers.scan([table])
+    with PostStore.open() as store:
+        result = importers.run(store, candidates)
+    seconds = time.perf_counter() - t0
+    return {
+        "seconds": seconds,
+        "imported": result.imported,
+        "posts_per_s": result.imported / seconds,
+    }
+
+
+def _prep_config() -> object:
+    from instacap.config import PrepConfig
+
+    # Inline decoding: on 2 shared cores decoding processes only add start-up time here.
+    return PrepConfig(encoder="thumbnail", min_count=5, workers=0)
+
+
+def stage_prep(force: bool) -> dict[str, object]:
+    from instacap import dataset
+
+    t0 = time.perf_counter()
+    ds = dataset.build(_prep_config(), force=force)  # type: ignore[arg-type]
+    seconds = time.perf_counter() - t0
+    posts = int(ds.info["posts"])
+    return {
+        "seconds": seconds,
+        "posts_per_s": posts / seconds,
+        "computed": ds.info["computed"],
+        "reused": ds.info["reused"],
+    }
+
+
+def stage_features() -> dict[str, object]:
+    """Precomputed features: a random row for every stored photo, written to the thumbnail
+    encoder's feature store the way prep stores them (content hash -> row), without decoding."""
+    import numpy as np
+
+    from instacap import encoders
+    from instacap.features import FeatureStore
+    from instacap.posts import PostStore
+
+    t0 = time.perf_counter()
+    with PostStore.open() as posts:
+        files = [Path(r.image) for r in posts.rows()]
+    encoder = encoders.get("thumbnail")
+    rng = np.random.default_rng(0)
+    with FeatureStore.open(encoder) as store:
+        for s in range(0, len(files), 4096):
+            hashes = [h or "" for h in store.content_hashes(files[s : s + 4096])]
+            store.append(hashes, rng.standard_normal((len(hashes), encoder.dim), np.float32))
+    seconds = time.perf_counter() - t0
+    return {"seconds": seconds, "posts_per_s": len(files) / seconds}
+
+
+def stage_train(train_seconds: float) -> dict[str, object]:
+    t0 = time.perf_counter()
+    import torch
+
+    from instacap import dataset, training
+    from instacap.config import ModelConfig, TrainConfig
+    from instacap.model import build
+    from instacap.progress import SILENT
+
+    torch.set_num_threads(1)
+    t_import = time.perf_counter() - t0
+    ds = dataset.load("default")
+    t_load = time.perf_counter() - t0
+    cfg = TrainConfig(device="cpu")
+    model = build(ModelConfig(), ds.vocab.size, ds.feature_dim)
+    lr = cfg.lr if cfg.lr is not None else 1e-3  # the rate does not change the step's time
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=cfg.weight_decay)
+    trainer = training._Trainer(ds, model, opt, cfg, torch.device("cpu"), SILENT)
+    from instacap.batching import epoch_batches
+
+    batches = epoch_batches(trainer.train.lengths, cfg.batch_size, cfg.bucket, cfg.seed, 0)
+    trainer._step(batches[0])
+    startup = time.perf_counter() - t0
+    captions, k, t1 = 0, 1, time.perf_counter()
+    while time.perf_counter() - t1 < train_seconds and k < len(batches):
+        trainer._step(batches[k])
+        captions += len(batches[k])
+        k += 1
+    steady = captions / (time.perf_counter() - t1)
+    return {
+        "startup_s": startup,
+        "import_torch_s": t_import,
+        "load_s": t_load - t_import,
+        "captions_per_s": steady,
+        "train_posts": len(ds.train),
+        "batches_per_epoch": len(batches),
+    }
+
+
+def stage_status() -> dict[str, object]:
+    from instacap import status
+
+    t0 = time.perf_counter()
+    st = status.cache_status()
+    library = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    subprocess.run(
+        [str(Path(sys.executable).parent / "instacap"), "status", "--json"],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    command = time.perf_counter() - t0
+    return {"library_s": library, "command_s": command, "stored": st.posts.total}
+
+
+def child(args: argparse.Namespace) -> None:
+    if args.stage == "import":
+        out = stage_import(Path(args.table))
+    elif args.stage == "features":
+        out = stage_features()
+    elif args.stage in ("prep", "build"):
+        out = stage_prep(force=args.stage == "build")
+    elif args.stage == "train":
+        out = stage_train(args.train_seconds)
+    else:
+        out = stage_status()
+    print(json.dumps(out), flush=True)
+
+
+def run_stage(stage: str, home: Path, extra: list[str]) -> dict[str, object]:
+    """Run one stage in a child; its JSON result plus its wall time and peak RSS in bytes."""
+    env = {**os.environ, "INSTACAP_HOME": str(home)}
+    cmd = [sys.executable, __file__, "--stage", stage, *extra]
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE)
+    assert proc.stdout is not None
+    text = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise SystemExit(f"stage {stage} failed ({proc.returncode})")
+    out = json.loads(text.decode().strip().splitlines()[-1])
+    out["wall_s"] = time.perf_counter() - t0
+    out["peak_rss_bytes"] = usage.ru_maxrss * 1024  # Linux: kilobytes
+    return out
+
+
+def disk_use(home: Path, posts: int) -> dict[str, object]:
+    def du(path: Path) -> int:
+        return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) if path.exists() else 0
+
+    parts = {d.name: du(d) for d in sorted(home.iterdir()) if d.is_dir()}
+    total = sum(parts.values())
+    return {
+        "bytes_per_post": total / posts,
+        "by_folder_per_post": {k: round(v / posts, 1) for k, v in parts.items()},
+        "total_bytes": total,
+    }
+
+
+def measure(
+    n: int, work: Path, train_seconds: float, precomputed: bool, prep_max: int
+) -> dict[str, dict[str, object]]:
+    folder = work / f"n{n}"
+    home = folder / "home"
+    folder.mkdir(parents=True)
+    t0 = time.perf_counter()
+    table = make_inputs(folder, n)
+    emit(posts=n, stage="inputs", seconds=round(time.perf_counter() - t0, 2))
+    results: dict[str, dict[str, object]] = {}
+    for stage, extra in (
+        ("import", ["--table", str(table)]),
+        ("features" if precomputed or n > prep_max else "prep", []),
+        ("build", []),
+        ("train", ["--train-seconds", str(train_seconds)]),
+        ("status", []),
+    ):
+        results[stage] = run_stage(stage, home, extra)
+        emit(posts=n, stage=stage, **_rounded(results[stage]))
+    results["disk"] = disk_use(home, n)
+    emit(posts=n, stage="disk", **results["disk"])
+    emit(posts=n, stage="load", loadavg=os.getloadavg(), cores=os.cpu_count())
+    return results
+
+
+_FIGURES = {
+    "import": ("posts_per_s", "peak_rss_bytes"),
+    "prep": ("posts_per_s", "peak_rss_bytes"),
+    "features": ("posts_per_s", "peak_rss_bytes"),
+    "build": ("seconds", "peak_rss_bytes"),
+    "train": ("startup_s", "load_s", "captions_per_s", "peak_rss_bytes"),
+    "status": ("library_s", "command_s"),
+    "disk": ("bytes_per_post",),
+}
+
+
+def growth(small: int, large: int, a: dict, b: dict) -> dict[str, float]:
+    """log(figure ratio) / log(posts ratio): the exponent k in figure ~ posts^k."""
+    out = {}
+    for stage, names in _FIGURES.items():
+        if stage not in a or stage not in b:
+            continue
+        for name in names:
+            x, y = float(a[stage][name]), float(b[stage][name])
+            if x > 0 and y > 0:
+                out[f"{stage}.{name}"] = round(math.log(y / x) / math.log(large / small), 3)
+    return out
+
+
+def _rounded(d: dict[str, object]) -> dict[str, object]:
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--posts", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--train-seconds", type=float, default=10.0)
+    parser.add_argument("--keep", action="store_true", help="keep the stores made")
+    parser.add_argument(
+        "--prep-max",
+        type=int,
+        default=10_000,
+        help="larger stores get precomputed features instead of a prep: its speed per post does "
+        "not depend on the store's size, and at 100 k posts it alone would take minutes here",
+    )
+    parser.add_argument(
+        "--precomputed",
+        action="store_true",
+        help="store random features instead of running the thumbnail encoder (no prep posts/s; "
+        "what a million posts need on 2 cores)",
+    )
+    parser.add_argument("--stage", help=argparse.SUPPRESS)
+    parser.add_argument("--table", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.stage:
+        child(args)
+        return
+    work = Path(tempfile.mkdtemp(prefix="instacap-scale-"))
+    emit(stage="machine", cores=os.cpu_count(), loadavg=os.getloadavg(), work=str(work))
+    t0 = time.perf_counter()
+    try:
+        results = {
+            n: measure(n, work, args.train_seconds, args.precomputed, args.prep_max)
+            for n in args.posts
+        }
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    sizes = sorted(results)
+    if len(sizes) > 1:
+        lo, hi = sizes[0], sizes[-1]
+        emit(stage="growth", small=lo, large=hi, exponent=growth(lo, hi, results[lo], results[hi]))
+    emit(stage="total", seconds=round(time.perf_counter() - t0, 1))
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT / "src"))
+    main()
