@@ -232,13 +232,14 @@ def _pool(n: int = 40) -> ev.Pool:
     )
 
 
-def _fake_generate(model, vocab, feats, config):
+def _fake_generate(model, vocab, feats, config, reference=None):
     # Writes the letter the model prefers for each photo.
     out = []
     for f in feats:
         w = float(model.w.detach())
         letter = "a" if w * f[0] > 0 else "ab" if w == 0 else "b"
-        out.append([SimpleNamespace(text=letter * 3, ended=True) for _ in range(config.n)])
+        text = letter * 3
+        out.append([SimpleNamespace(text=text, tokens=tuple(text), ended=True)] * config.n)
     return out
 
 
@@ -271,6 +272,11 @@ def test_measure_image_model_vs_text_only_model():
     # The image halves the rivals (the other letter); the text-only model picks by length alone.
     assert seeing.retrieval_at_1 > blind.retrieval_at_1
     assert seeing.retrieval_candidates == 20 and seeing.photos == 40
+    # Its own captions (one per letter) find their photo among half the block; the blind model
+    # writes one caption for every photo: chance.
+    assert blind.self_retrieval_sampled == pytest.approx(1 / 20)  # blocks of 20 photos
+    assert seeing.self_retrieval_sampled == pytest.approx(2 * blind.self_retrieval_sampled)
+    assert seeing.self_retrieval_reranked is None  # a run without reference photos
     assert (
         seeing.copied == 1.0 and blind.copied == 0.0
     )  # "aaa" is a training caption; "ababab" is not
@@ -291,7 +297,10 @@ JSON_KEYS = {
     "bpc_shuffled", "image_gain", "retrieval_at_1", "retrieval_photos", "retrieval_candidates",
     "retrieval_chance", "distinct_2", "distinct_2_data", "known_words", "copied", "degenerate",
     "hashtags", "hashtags_data", "mentions", "mentions_data", "ended", "scene_accuracy",
-    "scene_accuracy_data", "scene_chance", "samples", "quiz",
+    "scene_accuracy_data", "scene_chance", "samples", "quiz", "self_retrieval_sampled",
+    "self_retrieval_beam", "self_retrieval_reranked", "hashtag_precision_at_5",
+    "hashtag_recall_at_5", "hashtag_precision_at_5_baseline", "hashtag_recall_at_5_baseline",
+    "hashtag_posts",
 }  # fmt: skip
 
 

@@ -119,7 +119,8 @@ def test_a_caption_never_writes_the_same_hashtag_twice(model_vocab):
         ({"top_p": 1.5}, "--top-p must be in"),
         ({"top_k": -1}, "--top-k"),
         ({"max_len": 1}, "--max-len"),
-        ({"beam": 3}, "Unknown caption setting"),
+        ({"beams": 3}, "Unknown caption setting"),
+        ({"beam": -1}, "--beam must be"),
     ],
 )
 def test_bad_settings_are_one_sentence(overrides, message):

@@ -129,6 +129,10 @@ class SampleConfig:
     max_len: int = 150  # tokens per caption including BOS and EOS (the training cap)
     max_repeat: int = 4  # longest run of one token allowed ("!!!!" yes, "!!!!!!!!!..." no); 0 = off
     seed: int | None = None
+    beam: int = 0  # 0 = sample; K = beam search keeping the K likeliest prefixes (beam.py)
+    # Write 4x n candidates and keep the n the photo explains best (PMI, rerank.py) instead of
+    # the n likeliest; off where the run has no reference photos (docs/quality.md measures it).
+    rerank: bool = False
 
 
 @dataclass(frozen=True)

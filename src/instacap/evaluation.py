@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from instacap import heads, photofit
 from instacap.config import EvalConfig, SampleConfig
 from instacap.errors import InputError
 from instacap.evalpool import Pool, all_features
@@ -96,6 +97,16 @@ class Report:
     scene_accuracy: float | None  # None when the data knows no scenes (only the demo data does)
     scene_accuracy_data: float | None  # the real captions' own: the ceiling
     scene_chance: float | None
+    # One caption per retrieval photo finds its own photo (photofit.py); None: not measured.
+    self_retrieval_sampled: float | None = None
+    self_retrieval_beam: float | None = None
+    self_retrieval_reranked: float | None = None
+    # The hashtag head's top 5 on posts with hashtags, beside always the 5 most frequent tags.
+    hashtag_precision_at_5: float | None = None
+    hashtag_recall_at_5: float | None = None
+    hashtag_precision_at_5_baseline: float | None = None
+    hashtag_recall_at_5_baseline: float | None = None
+    hashtag_posts: int = 0  # measured posts whose real caption has hashtags
     samples: tuple[Sample, ...] = ()
     # People's verdict: the pooled fooling rate of every `instacap quiz` on the run (None: no quiz).
     quiz: Summary | None = None
@@ -135,15 +146,18 @@ def generate_all(
     generate: Callable[..., list[list[Any]]],
     reporter: Reporter = SILENT,
     chunk: int = 64,
+    reference: np.ndarray | None = None,
 ) -> list[list[Any]]:
     """`sample.n` captions for each photo of feats [P, D], `chunk` photos per batch, each chunk
-    seeded from the evaluation seed so the whole result is reproducible."""
+    seeded from the evaluation seed so the whole result is reproducible; `reference` photos
+    for re-ranking (heads.Heads.reference)."""
     out: list[list[Any]] = []
     reporter.start("writing captions", total=len(feats))
     for k, start in enumerate(range(0, len(feats), chunk)):
         part = feats[start : start + chunk]
         seed = None if sample.seed is None else sample.seed + k
-        out.extend(generate(run.model, run.vocab, part, replace(sample, seed=seed)))
+        more = {} if reference is None else {"reference": reference}
+        out.extend(generate(run.model, run.vocab, part, replace(sample, seed=seed), **more))
         reporter.advance("writing captions", len(part))
     return out
 
@@ -208,9 +222,14 @@ def measure(
     run.model.eval()
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads or cpu_threads())
+    head = heads.load(run.path) if run.path.is_dir() else None
+    reference = None if head is None else head.reference
     try:
         lik = likelihood_metrics(run.model, pool, config, reporter)
-        generated = generate_all(run, all_features(pool), decoding(run, config), generate, reporter)
+        generated = generate_all(run, all_features(pool), decoding(run, config), generate, reporter,
+                                 reference=reference)  # fmt: skip
+        fit = photofit.self_retrieval(run.model, run.vocab, pool, config, decoding(run, config),
+                                      generate, reference)  # fmt: skip
     finally:
         torch.set_num_threads(threads)
     text = text_metrics(generated, pool, train_captions)
@@ -235,6 +254,8 @@ def measure(
         samples=shown,
         **lik,
         **text,
+        **fit,
+        **photofit.hashtag_metrics(head, pool),
     )
 
 

@@ -15,26 +15,26 @@ from __future__ import annotations
 import dataclasses
 import math
 import secrets
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from instacap import beam, rerank, torchstep
 from instacap.config import SampleConfig
 from instacap.errors import InputError
+from instacap.heads import Hashtag, Heads
+from instacap.heads import load as load_heads
 from instacap.numpy_model import NumpyModel, StepFn
-from instacap.tagguard import TagGuard
-from instacap.tokenizer import BOS, EOS, PAD, UNK, Vocab
+from instacap.tagguard import TagGuard, guarded
+from instacap.tokenizer import BOS, EOS, PAD, Vocab
 
 if TYPE_CHECKING:  # types only: the run captions come from
     from instacap.encoders import Encoder
     from instacap.runs import AnyRun
 
-# Tokens that are never written: padding, a second BOS, and UNK (it would print as U+FFFD).
-_NEVER = [PAD, BOS, UNK]
 # Rows decoded together at most (keeps memory flat for many photos x many captions).
 _CHUNK = 512
 
@@ -49,13 +49,17 @@ class Caption:
     probs: tuple[float, ...]  # the model's probability of each token, at temperature 1
     mean_logprob: float  # mean natural-log probability per token, EOS included when it ended
     ended: bool  # stopped by EOS before the length cap
+    # How much likelier this photo makes the caption than the run's reference photos (nats per
+    # token, rerank.py); None unless the captions were re-ranked.
+    pmi: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "text": self.text,
             "mean_logprob": round(self.mean_logprob, 4),
             "ended": self.ended,
         }
+        return out if self.pmi is None else {**out, "pmi": round(self.pmi, 4)}
 
 
 def check_config(config: SampleConfig) -> SampleConfig:
@@ -74,13 +78,22 @@ def check_config(config: SampleConfig) -> SampleConfig:
         raise InputError(f"--max-len must be between 2 and 1000 tokens (got {config.max_len}).")
     if config.max_repeat < 0:
         raise InputError(f"max_repeat must be 0 (off) or positive (got {config.max_repeat}).")
+    if not (0 <= config.beam <= 64):
+        raise InputError(f"--beam must be 0 (sample) or a width up to 64 (got {config.beam}).")
     return config
 
 
 def generate(
-    model: Any, vocab: Vocab, feats: np.ndarray, config: SampleConfig
+    model: Any,
+    vocab: Vocab,
+    feats: np.ndarray,
+    config: SampleConfig,
+    reference: np.ndarray | None = None,
 ) -> list[list[Caption]]:
-    """feats [P, D] -> P lists of `config.n` captions, decoded with the state carried forward.
+    """feats [P, D] -> P lists of `config.n` captions, decoded with the state carried forward:
+    sampled, or the beam's best with `config.beam`. With `config.rerank` and reference photos
+    [R, D] (the run's, `heads.Heads.reference`), 4 x n candidates are written and the n the
+    photo explains best are kept, best first; otherwise the order is the decoding's.
 
     `model` is a `numpy_model.NumpyModel` or a torch `model.Network`. A transformer writes at
     most as many tokens as it has positions: `config.max_len` is capped there.
@@ -89,9 +102,10 @@ def generate(
     if isinstance(limit, int) and config.max_len > limit:
         config = dataclasses.replace(config, max_len=limit)
     if isinstance(model, NumpyModel):
-        return _generate(vocab, feats, config, model.start)
-    with _torch_eval(model):
-        return _generate(vocab, feats, config, _torch_starter(model, whole_prefix=False))
+        return _generate(vocab, feats, config, model.start, reference)
+    with torchstep.evaluating(model):
+        start = torchstep.starter(model, whole_prefix=False)
+        return _generate(vocab, feats, config, start, reference)
 
 
 def generate_prefix(
@@ -99,48 +113,16 @@ def generate_prefix(
 ) -> list[list[Caption]]:
     """The slow reference: re-run a torch `CaptionModel` over the whole prefix at every step.
     Same tokens for the same seed; kept for tests and `bench/caption.py`."""
-    with _torch_eval(model):
-        return _generate(vocab, feats, config, _torch_starter(model, whole_prefix=True))
-
-
-@contextmanager
-def _torch_eval(model: Any) -> Iterator[None]:
-    """Eval mode and no autograd while decoding; the model's mode is given back afterwards."""
-    import torch
-
-    was_training = model.training
-    model.eval()
-    try:
-        with torch.inference_mode():
-            yield
-    finally:
-        model.train(was_training)
-
-
-def _torch_starter(model: Any, whole_prefix: bool) -> Starter:
-    import torch
-
-    device = next(model.parameters()).device
-
-    def start(feats: np.ndarray) -> StepFn:
-        feats_t = torch.as_tensor(feats, device=device)  # [B, D]
-        state: list[Any] = [None]
-
-        def step(prefix: np.ndarray) -> np.ndarray:
-            if whole_prefix:
-                logits = model(feats_t, torch.as_tensor(prefix, device=device))[0][:, -1]
-            else:
-                last = torch.as_tensor(prefix[:, -1], device=device)  # [B]
-                logits, state[0] = model.step(feats_t, last, state[0])
-            return logits.float().cpu().numpy()  # [B, V]
-
-        return step
-
-    return start
+    with torchstep.evaluating(model):
+        return _generate(vocab, feats, config, torchstep.starter(model, whole_prefix=True))
 
 
 def _generate(
-    vocab: Vocab, feats: np.ndarray, config: SampleConfig, start: Starter
+    vocab: Vocab,
+    feats: np.ndarray,
+    config: SampleConfig,
+    start: Starter,
+    reference: np.ndarray | None = None,
 ) -> list[list[Caption]]:
     check_config(config)
     feats = np.asarray(feats, dtype=np.float32)
@@ -149,6 +131,13 @@ def _generate(
             f"Image features must be a [photos, features] matrix, not shape {feats.shape}; "
             "pass one row per photo."
         )
+    if config.rerank and reference is not None and len(reference):
+        wide = dataclasses.replace(config, n=rerank.CANDIDATES * config.n, rerank=False)
+        pool = _generate(vocab, feats, wide, start)
+        ranked = rerank.order(start, vocab, feats, pool, reference, config.n)
+        return [[dataclasses.replace(c, pmi=score) for c, score in caps] for caps in ranked]
+    if config.beam:
+        return _beam(vocab, feats, config, start)
     rows = np.repeat(feats, config.n, axis=0)  # [P * n, D]: photo p's captions adjacent
     seed = config.seed if config.seed is not None else secrets.randbits(63)
     # One uniform draw per caption and step, from a stream of its own photo: photo p's captions
@@ -163,6 +152,25 @@ def _generate(
         part = slice(s, s + _CHUNK)
         captions += _decode(vocab, start(rows[part]), config, draws[part])
     return [captions[i : i + config.n] for i in range(0, len(captions), config.n)]
+
+
+def _beam(
+    vocab: Vocab, feats: np.ndarray, config: SampleConfig, start: Starter
+) -> list[list[Caption]]:
+    """The n best of a beam of max(beam, n) per photo, photos batched `_CHUNK` rows at a time."""
+    width = max(config.beam, config.n)
+
+    def guard(logits: np.ndarray, last: np.ndarray, run: np.ndarray, tags: Any) -> np.ndarray:
+        return guarded(logits, last, run, config.max_repeat, tags)
+
+    out: list[list[Caption]] = []
+    per = max(1, _CHUNK // width)
+    for s in range(0, len(feats), per):
+        found = beam.search(vocab, feats[s : s + per], start, width, config.max_len, guard,
+                            config.max_repeat > 0, keep=config.n)  # fmt: skip
+        for ids, logps, ended in zip(found.ids, found.logps, found.ended, strict=True):
+            out.append([_caption(vocab, ids[k], logps[k], bool(ended[k])) for k in range(config.n)])
+    return out
 
 
 def _decode(vocab: Vocab, step: StepFn, config: SampleConfig, draws: np.ndarray) -> list[Caption]:
@@ -222,22 +230,6 @@ def _sample(
     return np.minimum(choice, V - 1)
 
 
-def guarded(
-    logits: np.ndarray, last: np.ndarray, run: np.ndarray, max_repeat: int, tags: TagGuard | None
-) -> np.ndarray:
-    """A copy of logits [B, V] with what may never be written next at -inf: the special tokens,
-    a token that already ran `max_repeat` times in a row (no caption collapses into one character
-    repeated to the length cap) and the end of a hashtag the caption already wrote."""
-    logits = logits.copy()
-    logits[:, _NEVER] = -np.inf
-    if max_repeat > 0:
-        blocked = np.flatnonzero(run >= max_repeat)
-        logits[blocked, last[blocked]] = -np.inf
-    if tags is not None:
-        tags.block(logits)
-    return logits
-
-
 def _softmax(x: np.ndarray) -> np.ndarray:
     e = np.exp(x - x.max(-1, keepdims=True))
     return e / e.sum(-1, keepdims=True)
@@ -274,6 +266,7 @@ class Captioner:
         self.run = run
         self.device = device
         self._encoder: Encoder | None = None
+        self._heads: tuple[Heads | None] | None = None  # loaded on first use
 
     @classmethod
     def load(cls, run: str | None = None, device: str = "cpu") -> Captioner:
@@ -316,6 +309,23 @@ class Captioner:
             )
         return feats
 
+    @property
+    def heads(self) -> Heads | None:
+        """The run's hashtag head and reference photos (None: trained before they existed)."""
+        if self._heads is None:
+            self._heads = (load_heads(self.run.path),)
+        return self._heads[0]
+
+    def hashtags(self, feats: np.ndarray, k: int = 10) -> list[list[Hashtag]]:
+        """The `k` likeliest hashtags for each photo of feats [P, D], best first; InputError
+        when the run has no hashtag head."""
+        if self.heads is None:
+            raise InputError(
+                f"Run {self.run.name!r} was trained before hashtag suggestions existed; "
+                "train it again for --hashtags."
+            )
+        return self.heads.suggest(feats, k)
+
     def caption_many(
         self,
         photos: Sequence[str | Path],
@@ -324,8 +334,9 @@ class Captioner:
         config: SampleConfig | None = None,
         **overrides: Any,
     ) -> list[list[Caption]]:
-        """`n` captions for each photo, best (highest mean log-probability) first. A whole
-        `config` (from `sample_config`) replaces `n` and `overrides`."""
+        """`n` captions for each photo, best first: by PMI with the photo when re-ranked, else by
+        mean log-probability. A whole `config` (from `sample_config`) replaces `n` and
+        `overrides`."""
         return self.caption_features(self.features(photos), n=n, config=config, **overrides)
 
     def caption_features(
@@ -336,13 +347,30 @@ class Captioner:
             config = sample_config(n=n, **overrides)
         elif overrides:
             raise TypeError("pass either config or single settings, not both")
-        out = generate(self.run.model, self.run.vocab, feats, check_config(config))
+        reference = self.heads.reference if config.rerank and self.heads else None
+        out = generate(self.run.model, self.run.vocab, feats, check_config(config), reference)
+        if reference is not None and len(reference):
+            return out  # already best first, by PMI
         return [sorted(caps, key=lambda c: -c.mean_logprob) for caps in out]
 
-    def caption(self, photo: str | Path, n: int = 5, **overrides: Any) -> list[Caption]:
-        """`n` captions for one photo, best first. `overrides` are SampleConfig fields
-        (temperature, top_k, top_p, max_len, max_repeat, seed)."""
-        return self.caption_many([photo], n=n, **overrides)[0]
+    def caption(
+        self, photo: str | Path, n: int = 5, *, hashtags: int = 0, **overrides: Any
+    ) -> Captions:
+        """`n` captions for one photo, best first, and with `hashtags=k` its k likeliest
+        hashtags (`.hashtags`). `overrides` are SampleConfig fields (temperature, top_k, top_p,
+        max_len, max_repeat, seed, beam, rerank)."""
+        feats = self.features([photo])
+        tags = self.hashtags(feats, hashtags)[0] if hashtags else []
+        return Captions(self.caption_features(feats, n=n, **overrides)[0], tags)
+
+
+class Captions(list[Caption]):
+    """The captions of one photo, best first (a list), with the photo's suggested `hashtags`
+    (empty unless asked for)."""
+
+    def __init__(self, captions: Sequence[Caption] = (), hashtags: Sequence[Hashtag] = ()) -> None:
+        super().__init__(captions)
+        self.hashtags = list(hashtags)
 
 
 def sample_config(**overrides: Any) -> SampleConfig:

@@ -1,4 +1,5 @@
-"""The repeated-hashtag guard of decoding: a caption never writes the same `#tag` twice.
+"""The guards of decoding (`guarded`): no special token, no run of one token past `max_repeat`,
+and the repeated-hashtag guard: a caption never writes the same `#tag` twice.
 
 A character model that has just written "#love " finds "#love" likely again, and again: the
 "#love #love #love" loop. The guard follows each caption as it is written (the tag in progress
@@ -12,8 +13,10 @@ from __future__ import annotations
 import numpy as np
 import regex
 
-from instacap.tokenizer import Vocab
+from instacap.tokenizer import BOS, PAD, UNK, Vocab
 
+# Tokens that are never written: padding, a second BOS, and UNK (it would print as U+FFFD).
+_NEVER = [PAD, BOS, UNK]
 _WORD = regex.compile(r"\w+")  # what continues a hashtag (metrics counts tags as #\w+ too)
 
 
@@ -56,3 +59,19 @@ class TagGuard:
         """Row i continues from row rows[i] (beam search keeps the best continuations)."""
         self.current = [self.current[r] for r in rows.tolist()]
         self.done = [set(self.done[r]) for r in rows.tolist()]
+
+
+def guarded(
+    logits: np.ndarray, last: np.ndarray, run: np.ndarray, max_repeat: int, tags: TagGuard | None
+) -> np.ndarray:
+    """A copy of logits [B, V] with what may never be written next at -inf: the special tokens,
+    a token that already ran `max_repeat` times in a row (no caption collapses into one character
+    repeated to the length cap) and the end of a hashtag the caption already wrote."""
+    logits = logits.copy()
+    logits[:, _NEVER] = -np.inf
+    if max_repeat > 0:
+        blocked = np.flatnonzero(run >= max_repeat)
+        logits[blocked, last[blocked]] = -np.inf
+    if tags is not None:
+        tags.block(logits)
+    return logits

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from instacap import runs, runtime, schedule, sizing
+from instacap import heads, runs, runtime, schedule, sizing
 from instacap.batching import Tensors, epoch_batches
 from instacap.config import ModelConfig, SampleConfig, TrainConfig
 from instacap.dataset import Dataset
@@ -198,6 +198,7 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
         except KeyboardInterrupt:
             _save_last(path / LAST_FILE, model, opt, pos)
             raise Interrupted(name) from None
+    heads.build(path, dataset.train, train_config.seed)  # hashtag head, reference photos
     runs.write_meta(path, replace(meta, metrics=replace(meta.metrics, stopped_early=stopped_early)))
     return FitResult(
         name=name,

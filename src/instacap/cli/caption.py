@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -11,6 +12,11 @@ from instacap.cli.app import app
 from instacap.config import SampleConfig
 
 _S = SampleConfig()
+
+
+class Switch(str, Enum):
+    on = "on"
+    off = "off"
 
 
 @app.command()
@@ -50,6 +56,30 @@ def caption(
     max_len: Annotated[
         int, typer.Option("--max-len", help="Longest caption in characters, plus 2.")
     ] = _S.max_len,
+    beam: Annotated[
+        int,
+        typer.Option(
+            "--beam",
+            help="Beam search keeping the K likeliest beginnings instead of sampling (0 = sample): "
+            "safer, plainer captions that fit the photo more closely.",
+        ),
+    ] = _S.beam,
+    rerank: Annotated[
+        Switch,
+        typer.Option(
+            "--rerank",
+            help="on: write 4x --n candidates and keep those the photo explains best (PMI with "
+            "the photo); off: the likeliest first.",
+        ),
+    ] = Switch.on if _S.rerank else Switch.off,
+    hashtags: Annotated[
+        int,
+        typer.Option(
+            "--hashtags",
+            min=0,
+            help="Also suggest the K likeliest hashtags for each photo, scored.",
+        ),
+    ] = 0,
     as_json: Annotated[
         bool,
         typer.Option(
@@ -78,16 +108,17 @@ def caption(
     from instacap.cli import render
     from instacap.sampling import Captioner, sample_config
 
-    config = sample_config(
-        n=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed, max_len=max_len
-    )
+    config = sample_config(n=n, temperature=temperature, top_k=top_k, top_p=top_p, seed=seed,
+                           max_len=max_len, beam=beam, rerank=rerank == Switch.on)  # fmt: skip
     if html_out is not None:
         from instacap.report import check_target
 
         check_target(html_out)
     runtime.tune_allocator()  # helps the CNN encoders; costs nothing
     captioner = Captioner.load(run)  # on the CPU: the NumPy network, no torch
-    results = captioner.caption_many(photos, config=config)
+    feats = captioner.features(photos)
+    results = captioner.caption_features(feats, config=config)
+    tags = captioner.hashtags(feats, hashtags) if hashtags else [[] for _ in photos]
     if html_out is not None:
         from instacap import report
 
@@ -99,20 +130,29 @@ def caption(
                 "run": captioner.run.name,
                 "photos": [
                     {"photo": str(p), "captions": [c.to_json() for c in caps]}
-                    for p, caps in zip(photos, results, strict=True)
+                    | ({"hashtags": [h.to_json() for h in found]} if hashtags else {})
+                    for p, caps, found in zip(photos, results, tags, strict=True)
                 ],
             }
         )
         return
-    for photo, caps in zip(photos, results, strict=True):
+    for photo, caps, found in zip(photos, results, tags, strict=True):
         if len(photos) > 1:
             render.out.print(Text(str(photo), style="bold"))
         for i, cap in enumerate(caps, 1):
             render.out.print(render.caption_text(cap.tokens, cap.probs, index=i))
+        if found:
+            line = "  ".join(f"{h.tag} {h.score:.2f}" for h in found)
+            render.out.print(render.caption_text(line))
     render.err.print(render.caption_legend())
 
 
 def _settings(config: SampleConfig) -> str:
     """The decoding settings in a few words, for the --html page."""
     seed = "" if config.seed is None else f", seed {config.seed}"
-    return f"temperature {config.temperature:g}, top-p {config.top_p:g}{seed}"
+    how = (
+        f"beam {config.beam}"
+        if config.beam
+        else f"temperature {config.temperature:g}, top-p {config.top_p:g}"
+    )
+    return how + (", re-ranked by fit with the photo" if config.rerank else "") + seed
