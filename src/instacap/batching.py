@@ -40,8 +40,10 @@ class Tensors:
         ids = self.ids[torch.from_numpy(idx)].long()  # [B, L]
         if trim:
             ids = ids[:, : int(self.lengths[idx].max())]  # [B, T+1]: no all-padding columns
-        feats = self.feats_of(idx).to(device)
-        ids = ids.to(device)
+        feats = self.feats_of(idx)
+        if device.type == "cuda":  # page-locked copies: the transfer overlaps the GPU's work
+            feats, ids = feats.pin_memory(), ids.pin_memory()
+        feats, ids = feats.to(device, non_blocking=True), ids.to(device, non_blocking=True)
         return feats, ids[:, :-1], ids[:, 1:]  # [B, D], [B, T], [B, T]
 
 

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from instacap import heads, runs, runtime, schedule, sizing
+from instacap import distributed, heads, runs, runtime, schedule, sizing
 from instacap.batching import Tensors, epoch_batches
 from instacap.config import ModelConfig, SampleConfig, TrainConfig
 from instacap.dataset import Dataset
@@ -132,16 +132,15 @@ def fit(
     check_data(dataset)
     runtime.tune_allocator()
     torch.set_num_threads(train_config.threads or runtime.cpu_threads())
-    if name is None:
-        name = (runs.latest_started() if resume else None) or default_name(dataset.name)
+    if name is None:  # under torchrun, rank 0 decides (and alone writes the run): distributed.py
+        name = distributed.group().agree(lambda: (runs.latest_started() if resume else None)
+                                         or default_name(dataset.name))  # fmt: skip
     path = runs.run_dir(name)
     device = runtime.pick_device(train_config.device)
-    model_config, train_config = sizing.choose(
-        dataset, model_config, train_config, path, device, starting_over=overwrite and not resume
-    )
-    mode, model_config, train_config, preset = plan(
-        path, name, dataset, model_config, train_config, preset, resume, overwrite, reporter
-    )
+    mode, model_config, train_config, preset = distributed.group().agree(lambda: plan(
+        path, name, dataset, *sizing.choose(dataset, model_config, train_config, path, device,
+        starting_over=overwrite and not resume), preset, resume, overwrite, reporter))  # fmt: skip
+    path = distributed.group().run_dir(path)  # a scratch folder on ranks other than 0
     if mode == "done":
         return _finished(name, path)
     resume = mode == "resume"
@@ -171,9 +170,8 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
         lr=train_config.lr or 0.0,
         weight_decay=train_config.weight_decay,
     )
-    pos = _Position()
-    if resume:
-        pos = _restore(last, model, opt, device)
+    restore = (lambda: _restore(last, model, opt, device)) if resume else _Position  # rank 0's
+    pos = distributed.group().start_state(model, opt, restore)  # the same on every worker
     meta = runs.new_meta(name, dataset, model_config, train_config, preset)
     if pos.history:
         meta = replace(runs.settle_pending(path), train_config=train_config)
@@ -181,7 +179,7 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
 
     trainer = _Trainer(dataset, model, opt, train_config, device, reporter)
     stopped_early = False
-    with _sigint_flag() as interrupted:
+    with distributed.group().agreed_stop(_sigint_flag()) as interrupted:
         try:
             while pos.epoch < train_config.epochs:
                 result = trainer.epoch(pos, interrupted)
@@ -294,15 +292,17 @@ class _Trainer:
         lr = schedule.learning_rate(step, self.total_steps, self.config)
         for group in self.opt.param_groups:
             group["lr"] = lr
+        idx = distributed.group().share(idx)  # this worker's part of the batch (alone: all)
         feats, inputs, targets = self.train.batch(idx, trim=self.config.bucket, device=self.device)
         with self.autocast():
             loss = self.model.loss(feats, inputs, targets)  # mean over real target tokens
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
+        done = distributed.group().reduce(self.model, loss, targets)  # the whole batch's gradient
         if self.config.clip > 0:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.config.clip)
         self.opt.step()
-        return float(loss.detach()), int((targets != 0).sum())
+        return done
 
     @torch.no_grad()
     def validate(self) -> float:

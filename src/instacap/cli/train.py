@@ -29,6 +29,7 @@ def _ladder() -> str:
 def train(
     # Long because Typer reads every option from this signature: one typed, documented
     # parameter per option. The body itself is parse, call, render.
+    ctx: typer.Context,
     data: Annotated[
         str, typer.Option("--data", "-d", help="Data set to train on (made by `instacap prep`).")
     ] = "default",
@@ -117,6 +118,15 @@ def train(
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the epoch metrics as JSON.")
     ] = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Worker processes on this machine (torchrun; one per GPU on CUDA). Each takes "
+            "its share of every batch: same batch size, learning rate and result (docs/scale.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Train a caption model on a prepared data set; the best epoch is kept as the run's model.
 
@@ -125,8 +135,12 @@ def train(
     Examples: instacap train --epochs 30 · instacap train --data demo --name mine · instacap train --resume
     """
     from instacap import dataset, presets, training
-    from instacap.cli import fitting, render
+    from instacap.cli import fitting, render, workers
 
+    if nproc > 1 and not workers.in_worker():
+        workers.launch(ctx, nproc)  # runs this command again as nproc workers, then exits
+    group = workers.join(device.value)
+    threads = threads or (workers.threads() if group.world > 1 else 0)
     model_cfg, train_cfg = presets.train_settings(
         preset.value, size=size.value if size else None, arch=arch.value if arch else None,
         epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
@@ -137,6 +151,8 @@ def train(
         ds, model_cfg, train_cfg, name=name, resume=resume, overwrite=overwrite, preset=preset.value,
         reporter=reporter, on_epoch=on_epoch,
     ))  # fmt: skip
+    if not group.main:
+        return  # rank 0 writes the page and says what was done
     page = fitting.write_report(result.name, ds)
     if as_json:
         render.print_json({**fitting.result_json(result), "report": str(page) if page else None})

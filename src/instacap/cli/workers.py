@@ -1,0 +1,65 @@
+"""`instacap train --nproc N`: the command run again as N workers under torchrun, and each
+worker joining the others (`instacap.distributed` does the work)."""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import TYPE_CHECKING
+
+import typer
+
+from instacap.cli.app import EXIT_INTERRUPTED
+
+if TYPE_CHECKING:  # pragma: no cover
+    from instacap.distributed import Group
+
+
+def in_worker() -> bool:
+    from instacap import distributed
+
+    return distributed.in_worker()
+
+
+def threads() -> int:
+    from instacap import distributed
+
+    return distributed.worker_threads()
+
+
+def launch(ctx: typer.Context, nproc: int) -> None:
+    """Run the current command again, without --nproc, as `nproc` workers; exit with theirs."""
+    import torch.distributed.run  # noqa: F401 - its loggers exist from here on
+
+    from instacap import distributed
+
+    # torchrun's own notes (rendezvous, shutting down on Ctrl-C) are not the user's business;
+    # its errors are, and the workers print theirs themselves.
+    for name in list(logging.root.manager.loggerDict):
+        if name.startswith("torch.distributed"):
+            logging.getLogger(name).setLevel(logging.ERROR)
+    code, interrupted = distributed.launch(nproc, command_line(ctx))
+    raise typer.Exit(EXIT_INTERRUPTED if interrupted else code)
+
+
+def join(device: str) -> Group:
+    """The workers this process trains with: joined when torchrun started it, else one."""
+    from instacap import distributed
+
+    return distributed.start(device) if distributed.in_worker() else distributed.group()
+
+
+def command_line(ctx: typer.Context, skip: tuple[str, ...] = ("nproc",)) -> list[str]:
+    """The command and its options as parsed (`train --epochs 3 ...`), leaving out `skip`."""
+    args = [ctx.info_name or ""]
+    for param in ctx.command.params:
+        value = ctx.params.get(param.name or "")
+        if param.name in skip or value is None or param.param_type_name != "option":
+            continue
+        flag = param.opts[0]
+        if getattr(param, "is_flag", False):
+            if value:
+                args.append(flag)
+            continue
+        args += [flag, str(value.value if isinstance(value, enum.Enum) else value)]
+    return args
