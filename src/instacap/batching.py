@@ -10,15 +10,19 @@ from typing import Any
 import numpy as np
 import torch
 
+from instacap.accounts import Slots, condition, for_training
+
 _BUCKET_SPAN = 50  # batches per length bucket: enough mixing, little padding
 _PRELOAD_BYTES = 1 << 30  # feature matrices smaller than this are read into memory once
 
 
 class Tensors:
-    """A split as tensors: ids [N, L], lengths [N], features read once when they fit in memory."""
+    """A split as tensors: ids [N, L], lengths [N], features read once when they fit in memory.
+    With account `table` and each post's slot [N] (accounts.py), the features carry the
+    account's one-hot after the image's."""
 
-    def __init__(self, split: Any) -> None:
-        self.split = split
+    def __init__(self, split: Any, table: Slots | None = None, slots: Any = None) -> None:
+        self.split, self.table, self.slots = split, table, slots
         # [N, L] as stored (int16 for most vocabularies): made int64 a batch at a time, so a
         # million posts do not cost 1.2 GB and a second of copying at start-up.
         self.ids = torch.from_numpy(np.ascontiguousarray(split.ids))
@@ -27,12 +31,16 @@ class Tensors:
         dim = split.matrix.shape[1] if split.matrix.ndim == 2 else 0
         self.feats: torch.Tensor | None = None
         if n * dim * 4 <= _PRELOAD_BYTES:
-            self.feats = torch.from_numpy(split.features(np.arange(n)).astype(np.float32))  # [N, D]
+            self.feats = torch.from_numpy(self._features(np.arange(n)))  # [N, D (+ A)]
+
+    def _features(self, idx: np.ndarray) -> np.ndarray:
+        slots = None if self.slots is None else self.slots[idx]
+        return condition(self.split.features(idx), self.table, slots if slots is not None else 0)
 
     def feats_of(self, idx: np.ndarray) -> torch.Tensor:
         if self.feats is not None:
             return self.feats[torch.from_numpy(idx)]
-        return torch.from_numpy(self.split.features(idx).astype(np.float32))  # [B, D]
+        return torch.from_numpy(self._features(idx))  # [B, D (+ A)]
 
     def batch(
         self, idx: np.ndarray, trim: bool, device: torch.device
@@ -45,6 +53,15 @@ class Tensors:
             feats, ids = feats.pin_memory(), ids.pin_memory()
         feats, ids = feats.to(device, non_blocking=True), ids.to(device, non_blocking=True)
         return feats, ids[:, :-1], ids[:, 1:]  # [B, D], [B, T], [B, T]
+
+
+def split_tensors(dataset: Any, seed: int) -> tuple[Tensors, Tensors]:
+    """The training and validation splits of a data set as tensors, with account slots when the
+    run conditions on accounts (accounts.py; some training posts carry "any")."""
+    table = for_training(dataset.train.accounts)
+    slots = table.training_slots(dataset.train.accounts, seed) if table else None
+    val_slots = table.index(dataset.val.accounts) if table else None
+    return Tensors(dataset.train, table, slots), Tensors(dataset.val, table, val_slots)
 
 
 def epoch_batches(

@@ -5,6 +5,7 @@ one made-up caption of a scene in an account's voice (short ones as often as on 
 from __future__ import annotations
 
 import random
+import re
 import unicodedata
 from dataclasses import dataclass
 
@@ -308,3 +309,27 @@ def _short_caption(rng: random.Random, scene: str, voice: _Voice) -> str:
     for key in sorted(fields, key=len, reverse=True):  # "{e2}" before "{e}"
         text = text.replace("{" + key + "}", fields[key])
     return unicodedata.normalize("NFC", text.lower() if voice.lowercase else text)
+
+
+# What gives each voice away (its openers, closers and template words), for `instacap eval`'s
+# account accuracy: a caption written as an account carries its voice when one of these matches.
+# The short captions (about half) carry none, so the real captions' own share is the ceiling.
+_MARKERS: dict[str, str] = {
+    "demo.wanderer": r"\bDay \d|Road trip notes:|Postcard from today:|Still thinking about this one:"
+    r"|Next stop tomorrow\.|Would go back in a heartbeat\.|Pinch me\.|More soon\.",
+    "demo_beans": r"slow morning,|\btoday:|quiet one:|little joys:|\bsee you\b|\bw/ |usual table",
+    "demo.nightowl": r"…|3am thoughts:|Out past midnight:|Quiet hours\.|Worth the lost sleep\."
+    r"|Time felt slow\.|Tiny and happy\.|Again soon\.|thanks @",
+    "demo.greenthumb": r"Happy Monday!|Good morning!|Update:|So happy!|Love this!"
+    r"|Can't stop smiling!|Yay!|\blook\b",
+    "demo.metrokid": r"\blowkey\b|\bngl\b|\bpov:|\bhonestly\b|\bfr\b|10/10|again tmrw|(?<!#)\bvibes\b"
+    r"|no filter|\bft @",
+    "demo.saltyhair": r"🤙|Stoked|Dawn patrol\.|Best day ever:|Good vibes only\.|Same time tomorrow\?"
+    r"|Yew!|with the crew",
+}
+
+
+def carries_voice(text: str, account: str) -> bool | None:
+    """Whether a caption carries the markers of demo account `account` (None: not a demo voice)."""
+    pattern = _MARKERS.get(account)
+    return None if pattern is None else bool(re.search(pattern, text))

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from instacap import accounts
 from instacap.config import EvalConfig
 from instacap.dataload import Posts
 from instacap.dataset import Dataset, Split
@@ -57,7 +58,7 @@ def load_pool(
         train_captions = list(target.train.captions)
     else:
         parts, train_captions = _unseen_parts(run, target, reporter)
-    pool = _pool_from(parts, run.vocab, target)
+    pool = _with_accounts(_pool_from(parts, run.vocab, target), accounts.of_run(run.meta))
     if len(pool) < 2:
         raise NotReady(
             f"Data set {target.name!r} has fewer than two posts run {run.name!r} has not trained on; "
@@ -134,6 +135,15 @@ def _pool_from(parts: list[tuple[Split, np.ndarray]], vocab: Vocab, data: Datase
         matrix=matrix,
         posts=Posts.from_columns(shortcodes, accounts, captions, images, scenes),
     )
+
+
+def _with_accounts(pool: Pool, slots: accounts.Slots | None) -> Pool:
+    """The pool with each post's account slot after its image features (accounts.py), as the
+    run reads them; an account the run does not know is "other"."""
+    if slots is None:
+        return pool
+    matrix = accounts.condition(pool.matrix, slots, slots.index(pool.accounts))
+    return Pool(pool.ids, pool.lengths, pool.feature_rows, matrix, pool.posts)
 
 
 def all_features(pool: Pool) -> np.ndarray:

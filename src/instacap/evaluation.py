@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from instacap import heads, photofit
+from instacap import accounts, heads, photofit
 from instacap.config import EvalConfig, SampleConfig
 from instacap.errors import InputError
 from instacap.evalpool import Pool, all_features
@@ -97,6 +97,11 @@ class Report:
     scene_accuracy: float | None  # None when the data knows no scenes (only the demo data does)
     scene_accuracy_data: float | None  # the real captions' own: the ceiling
     scene_chance: float | None
+    # bpc with each post's account replaced by another's minus bpc with its own (account style).
+    style_gain: float | None = None
+    # Demo data: captions written as a demo voice that carry its markers; the real captions' own.
+    account_accuracy: float | None = None
+    account_accuracy_data: float | None = None
     # One caption per retrieval photo finds its own photo (photofit.py); None: not measured.
     self_retrieval_sampled: float | None = None
     self_retrieval_beam: float | None = None
@@ -223,13 +228,13 @@ def measure(
     threads = torch.get_num_threads()
     torch.set_num_threads(config.threads or cpu_threads())
     head = heads.load(run.path) if run.path.is_dir() else None
+    image_dim = run.meta.feature_dim  # the photo's part of what the network reads
     reference = None if head is None else head.reference
     try:
-        lik = likelihood_metrics(run.model, pool, config, reporter)
+        lik = likelihood_metrics(run.model, pool, config, reporter, image_dim)
         generated = generate_all(run, all_features(pool), decoding(run, config), generate, reporter,
                                  reference=reference)  # fmt: skip
-        fit = photofit.self_retrieval(run.model, run.vocab, pool, config, decoding(run, config),
-                                      generate, reference)  # fmt: skip
+        fit = _fit_metrics(run, pool, config, generate, reference)
     finally:
         torch.set_num_threads(threads)
     text = text_metrics(generated, pool, train_captions)
@@ -257,6 +262,21 @@ def measure(
         **fit,
         **photofit.hashtag_metrics(head, pool),
     )
+
+
+def _fit_metrics(
+    run: TorchRun,
+    pool: Pool,
+    config: EvalConfig,
+    generate: Callable[..., list[list[Any]]],
+    reference: np.ndarray | None,
+) -> dict[str, Any]:
+    """Self-retrieval of the run's own captions and, on the demo data, its account accuracy."""
+    image_dim, sample = run.meta.feature_dim, decoding(run, config)
+    fit = photofit.self_retrieval(run.model, run.vocab, pool, config, sample, generate,
+                                  reference, image_dim)  # fmt: skip
+    return fit | photofit.account_accuracy(run.model, run.vocab, pool, config, sample, generate,
+                                           image_dim, accounts.of_run(run.meta))  # fmt: skip
 
 
 def evaluate(

@@ -27,8 +27,8 @@ from typing import Any
 import numpy as np
 import regex
 
-from instacap import runs
-from instacap.dataload import Split
+from instacap import accounts, runs
+from instacap.dataload import Dataset
 from instacap.errors import CheckpointError
 from instacap.files import write_atomic
 
@@ -89,9 +89,11 @@ def _normalized(feats: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def fit(feats: np.ndarray, captions: Sequence[str], seed: int) -> Heads:
+def fit(
+    feats: np.ndarray, captions: Sequence[str], seed: int, image_dim: int | None = None
+) -> Heads:
     """Fit the hashtag head on training posts (feats [N, D], their captions) and pick the
-    reference photos among them."""
+    reference photos among them (their first `image_dim` features: the photo, not the account)."""
     per_post = [tags_of(c) for c in captions]
     counts = Counter(t for tags in per_post for t in tags)
     kept = [(t, n) for t, n in sorted(counts.items(), key=lambda x: (-x[1], x[0]))]
@@ -106,7 +108,10 @@ def fit(feats: np.ndarray, captions: Sequence[str], seed: int) -> Heads:
     weight, bias = _logistic(x, y)
     rng = np.random.default_rng(seed)
     pick = rng.choice(len(feats), size=min(REFERENCE, len(feats)), replace=False)
-    reference = np.asarray(feats, np.float32)[np.sort(pick)] if x.shape[1] else x[:0]
+    image_dim = feats.shape[1] if image_dim is None else image_dim
+    reference = np.asarray(feats, np.float32)[np.sort(pick), :image_dim]
+    if image_dim == 0:  # a text-only run: no photo to compare with
+        reference = reference[:0]
     return Heads(
         tags=tuple(t for t, _ in kept),
         posts=tuple(n for _, n in kept),
@@ -139,10 +144,15 @@ def _logistic(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return w, b
 
 
-def build(run_path: Path, train: Split, seed: int) -> Heads:
+def build(run_path: Path, dataset: Dataset, seed: int) -> Heads:
     """Fit the heads on a data set's training split and save them in the run folder (what
-    `training.fit` does once the network is trained)."""
-    found = fit(train.features(np.arange(len(train))), train.captions, seed)
+    `training.fit` does once the network is trained). With account style the head reads the
+    account too (training posts' slots, "any" for some, as the network learned them)."""
+    train = dataset.train
+    table = accounts.for_training(train.accounts)
+    slots = table.training_slots(train.accounts, seed) if table else 0
+    feats = accounts.condition(train.features(np.arange(len(train))), table, slots)
+    found = fit(feats, train.captions, seed, image_dim=dataset.feature_dim)
     save(run_path, found)
     return found
 
@@ -183,6 +193,6 @@ def load(run_path: Path) -> Heads | None:
         raise CheckpointError(
             f"{run_path / HEADS_FILE} does not fit {HEADS_META} ({exc}); train the run again."
         ) from exc
-    if heads.weight.shape != (heads.reference.shape[1], len(heads.tags)) and heads.tags:
+    if heads.weight.shape[1:] != (len(heads.tags),) or heads.bias.shape != (len(heads.tags),):
         raise CheckpointError(f"{run_path / HEADS_FILE} does not fit {HEADS_META}; train again.")
     return heads

@@ -22,14 +22,16 @@ from typing import Any
 
 import numpy as np
 
+from instacap.accounts import Slots, condition
 from instacap.config import EvalConfig, SampleConfig
 from instacap.evalpool import Pool
 from instacap.heads import Heads, tags_of
 from instacap.metrics import retrieval_at_1, retrieval_blocks
 from instacap.rerank import caption_ids
-from instacap.scoring import caption_nats
+from instacap.scoring import caption_nats, photo_with
 
 EVAL_BEAM = 5  # beam width measured by self-retrieval
+ACCOUNT_PHOTOS = 20  # photos written for as each demo voice (account accuracy)
 TOP_TAGS = 5  # precision and recall at 5
 
 # The ways of writing measured: (report key suffix, beam width, re-ranked).
@@ -44,12 +46,14 @@ def self_retrieval(
     decoding: SampleConfig,
     generate: Callable[..., list[list[Any]]],
     reference: np.ndarray | None,
+    image_dim: int = -1,
 ) -> dict[str, Any]:
     """{"self_retrieval_<mode>": share} for each of MODES (None for re-ranked without reference
     photos: a run trained before re-ranking existed)."""
     blocks = retrieval_blocks(len(pool), config.candidates, config.retrieval_photos, config.seed)
     photos = np.concatenate(blocks) if blocks else np.zeros(0, np.int64)
     feats = pool.features(photos)
+    dim = feats.shape[1] if image_dim < 0 else image_dim
     out: dict[str, Any] = {}
     for name, width, reranked in MODES:
         if reranked and (reference is None or not len(reference)):
@@ -70,15 +74,46 @@ def self_retrieval(
         def score(
             ph: np.ndarray, caps: np.ndarray, ids: np.ndarray = ids, lengths: np.ndarray = lengths
         ) -> np.ndarray:
-            nats = caption_nats(
-                model, pool.features(ph), ids[caps], lengths[caps], config.batch_size
-            )
+            feats = photo_with(pool, ph, caps, dim)
+            nats = caption_nats(model, feats, ids[caps], lengths[caps], config.batch_size)
             return -nats / np.maximum(lengths[caps] - 1, 1)
 
         # Every caption is a rival, even one with another photo's caption's exact text: a
         # caption that several photos get tells them apart no better than chance (shared ties).
         labels = [str(i) for i in range(len(pool))]
         out[f"self_retrieval_{name}"] = retrieval_at_1(blocks, labels, score)[0]
+    return out
+
+
+def account_accuracy(
+    model: Any,
+    vocab: Any,
+    pool: Pool,
+    config: EvalConfig,
+    decoding: SampleConfig,
+    generate: Callable[..., list[list[Any]]],
+    image_dim: int,
+    slots: Slots | None,
+) -> dict[str, Any]:
+    """Demo data: for each demo voice the run knows, `config.n` captions written as it for each
+    of up to `ACCOUNT_PHOTOS` photos; the share that carry that voice's markers, beside the
+    share of the voice's real captions that do (the ceiling: short captions carry none)."""
+    from instacap.demovoices import carries_voice
+
+    out: dict[str, Any] = {"account_accuracy": None, "account_accuracy_data": None}
+    voices = [a for a in (slots.accounts if slots else ()) if carries_voice("", a) is not None]
+    if slots is None or not voices:
+        return out
+    photos = pool.features(np.arange(min(len(pool), ACCOUNT_PHOTOS)))[:, :image_dim]
+    hits: list[bool] = []
+    for voice in voices:
+        feats = condition(photos, slots, slots.names.index(voice))
+        written = generate(model, vocab, feats, replace(decoding, n=config.n, seed=config.seed))
+        hits += [bool(carries_voice(c.text, voice)) for caps in written for c in caps]
+    real = [carries_voice(c, a) for c, a in zip(pool.captions, pool.accounts, strict=True)]
+    real_hits = [bool(r) for r, a in zip(real, pool.accounts, strict=True) if a in voices]
+    out["account_accuracy"] = float(np.mean(hits))
+    out["account_accuracy_data"] = float(np.mean(real_hits)) if real_hits else None
     return out
 
 

@@ -83,6 +83,44 @@ def _num(x: float | None, unit: str = "") -> str:
     return "–" if x is None or x != x else f"{x:.3f}{unit}"
 
 
+def _fit_rows(r: Report) -> list[tuple[str, str, str, str]]:
+    """Self-retrieval and the hashtag head's P@5 / R@5 (photofit.py), where measured."""
+    rows: list[tuple[str, str, str, str]] = []
+    if r.style_gain is not None:
+        rows.append(("style gain", _num(r.style_gain, " bits"), "> 0",
+                     "bpc with each post's account swapped for another minus with its own"))  # fmt: skip
+    if r.account_accuracy is not None:
+        rows.append(("account accuracy", _pct(r.account_accuracy),
+                     f"real {_pct(r.account_accuracy_data)}",
+                     "captions written as a demo account that carry its voice's markers"))  # fmt: skip
+    if r.self_retrieval_sampled is not None:
+        reranked = (
+            ""
+            if r.self_retrieval_reranked is None
+            else f" · re-ranked {_pct(r.self_retrieval_reranked)}"
+        )
+        rows.append(
+            (
+                "self-retrieval@1",
+                f"sampled {_pct(r.self_retrieval_sampled)} · beam {_pct(r.self_retrieval_beam)}"
+                + reranked,
+                f"chance {_pct(1 / max(r.retrieval_candidates, 1))}",
+                "its own caption picks out its photo among the block's, by the same score",
+            )
+        )
+    if r.hashtag_precision_at_5 is not None:
+        rows.append(
+            (
+                "hashtags P@5 / R@5",
+                f"{_pct(r.hashtag_precision_at_5)} / {_pct(r.hashtag_recall_at_5)}",
+                f"top-5 tags {_pct(r.hashtag_precision_at_5_baseline)} / "
+                f"{_pct(r.hashtag_recall_at_5_baseline)}",
+                f"the hashtag head's 5 guesses on {r.hashtag_posts} photos whose caption has tags",
+            )
+        )
+    return rows
+
+
 def metric_rows(r: Report) -> list[tuple[str, str, str, str]]:
     """(metric, value, compare with, what it tells) for every number of an evaluation, as the
     terminal table and the HTML page show them."""
@@ -103,6 +141,7 @@ def metric_rows(r: Report) -> list[tuple[str, str, str, str]]:
             f"the photo makes it ({r.retrieval_photos} photos)",
         ),
     ]
+    rows += _fit_rows(r)
     if r.scene_accuracy is not None:
         rows.append(
             (

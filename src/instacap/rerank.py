@@ -101,6 +101,9 @@ def pmi(
     R = len(reference)
     if R == 0:
         return own
-    # Every caption under every reference photo: rows caption-major, [N * R].
-    under = mean_logprobs(start, np.tile(reference, (len(ids), 1)), np.repeat(ids, R, axis=0))
+    # Every caption under every reference photo: rows caption-major, [N * R]. Reference photos
+    # are photos only: what follows the photo in feats (the account asked for) is the caption's own.
+    rows = np.tile(reference, (len(ids), 1))  # [N * R, D]
+    rest = np.repeat(feats[photo][:, reference.shape[1] :], R, axis=0)  # [N * R, A]
+    under = mean_logprobs(start, np.concatenate([rows, rest], axis=1), np.repeat(ids, R, axis=0))
     return np.asarray(own - under.reshape(len(ids), R).mean(1))

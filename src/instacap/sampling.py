@@ -8,6 +8,8 @@ the output reproducible. Every caption keeps the probability the model gave each
 The sampler itself is NumPy. The network behind it is either the torch `CaptionModel` (training,
 evaluation, GPUs) or its NumPy twin (`numpy_model`, what `Captioner` uses on CPU): both give the
 sampler logits, so the same seed gives the same captions with either.
+
+Long because it holds both the sampler and `Captioner`, the entry point imported by this name.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from instacap import beam, rerank, torchstep
+from instacap.accounts import condition, of_run
 from instacap.config import SampleConfig
 from instacap.errors import InputError
 from instacap.heads import Hashtag, Heads
@@ -299,15 +302,37 @@ class Captioner:
         from instacap import encoders
 
         paths = [Path(p) for p in photos]
-        if self.run.model.feature_dim == 0:
+        want = self.run.meta.feature_dim  # the photo's part of what the network reads
+        if want == 0:
             return np.zeros((len(paths), 0), dtype=np.float32)
         feats = encoders.encode_files(self.encoder, paths)
-        if feats.shape[1] != self.run.model.feature_dim:
+        if feats.shape[1] != want:
             raise InputError(
                 f"Encoder {self.run.encoder!r} gives {feats.shape[1]} features but run "
-                f"{self.run.name!r} expects {self.run.model.feature_dim}; retrain the run."
+                f"{self.run.name!r} expects {want}; retrain the run."
             )
         return feats
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        """The accounts the run can write as (`account=`), most posts first; () without style."""
+        slots = of_run(self.run.meta)
+        return slots.accounts if slots else ()
+
+    def conditioned(self, feats: np.ndarray, account: str | None = None) -> np.ndarray:
+        """Image features [P, D] -> what the network reads: with the account's slot appended
+        (None: "any") for a run trained with account style. InputError, one sentence, for an
+        account the run does not know."""
+        slots = of_run(self.run.meta)
+        if slots is None:
+            if account not in (None, "any"):
+                raise InputError(
+                    f"Run {self.run.name!r} has no account styles (it was trained on one "
+                    "account's posts, or before they existed), so it cannot write as "
+                    f"{account!r}; train it on several accounts for --as."
+                )
+            return np.asarray(feats, np.float32)
+        return condition(feats, slots, slots.asked(account, self.run.name))
 
     @property
     def heads(self) -> Heads | None:
@@ -316,33 +341,44 @@ class Captioner:
             self._heads = (load_heads(self.run.path),)
         return self._heads[0]
 
-    def hashtags(self, feats: np.ndarray, k: int = 10) -> list[list[Hashtag]]:
-        """The `k` likeliest hashtags for each photo of feats [P, D], best first; InputError
-        when the run has no hashtag head."""
+    def hashtags(
+        self, feats: np.ndarray, k: int = 10, account: str | None = None
+    ) -> list[list[Hashtag]]:
+        """The `k` likeliest hashtags for each photo of feats [P, D] (and `account`), best first;
+        InputError when the run has no hashtag head."""
         if self.heads is None:
             raise InputError(
                 f"Run {self.run.name!r} was trained before hashtag suggestions existed; "
                 "train it again for --hashtags."
             )
-        return self.heads.suggest(feats, k)
+        return self.heads.suggest(self.conditioned(feats, account), k)
 
     def caption_many(
         self,
         photos: Sequence[str | Path],
         n: int = 5,
         *,
+        account: str | None = None,
         config: SampleConfig | None = None,
         **overrides: Any,
     ) -> list[list[Caption]]:
         """`n` captions for each photo, best first: by PMI with the photo when re-ranked, else by
-        mean log-probability. A whole `config` (from `sample_config`) replaces `n` and
-        `overrides`."""
-        return self.caption_features(self.features(photos), n=n, config=config, **overrides)
+        mean log-probability; in `account`'s voice (None: any). A whole `config` (from
+        `sample_config`) replaces `n` and `overrides`."""
+        feats = self.features(photos)
+        return self.caption_features(feats, n, account=account, config=config, **overrides)
 
     def caption_features(
-        self, feats: np.ndarray, n: int = 5, *, config: SampleConfig | None = None, **overrides: Any
+        self,
+        feats: np.ndarray,
+        n: int = 5,
+        *,
+        account: str | None = None,
+        config: SampleConfig | None = None,
+        **overrides: Any,
     ) -> list[list[Caption]]:
         """Like `caption_many`, for photos already encoded: feats [P, D] from the run's encoder."""
+        feats = self.conditioned(feats, account)
         if config is None:
             config = sample_config(n=n, **overrides)
         elif overrides:
@@ -354,14 +390,20 @@ class Captioner:
         return [sorted(caps, key=lambda c: -c.mean_logprob) for caps in out]
 
     def caption(
-        self, photo: str | Path, n: int = 5, *, hashtags: int = 0, **overrides: Any
+        self,
+        photo: str | Path,
+        n: int = 5,
+        *,
+        account: str | None = None,
+        hashtags: int = 0,
+        **overrides: Any,
     ) -> Captions:
-        """`n` captions for one photo, best first, and with `hashtags=k` its k likeliest
-        hashtags (`.hashtags`). `overrides` are SampleConfig fields (temperature, top_k, top_p,
-        max_len, max_repeat, seed, beam, rerank)."""
+        """`n` captions for one photo, best first, in `account`'s voice (None: any), and with
+        `hashtags=k` its k likeliest hashtags (`.hashtags`). `overrides` are SampleConfig fields
+        (temperature, top_k, top_p, max_len, max_repeat, seed, beam, rerank)."""
         feats = self.features([photo])
-        tags = self.hashtags(feats, hashtags)[0] if hashtags else []
-        return Captions(self.caption_features(feats, n=n, **overrides)[0], tags)
+        tags = self.hashtags(feats, hashtags, account)[0] if hashtags else []
+        return Captions(self.caption_features(feats, n, account=account, **overrides)[0], tags)
 
 
 class Captions(list[Caption]):

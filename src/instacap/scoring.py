@@ -49,10 +49,23 @@ def caption_nats(
     return nats
 
 
+def photo_with(pool: Pool, photos: np.ndarray, posts: np.ndarray, image_dim: int) -> np.ndarray:
+    """What the network reads for post `posts[i]` shown with photo `photos[i]`: the photo's image
+    features and the post's own account slot (whatever follows the first `image_dim` features)."""
+    feats = pool.features(posts)
+    feats[:, :image_dim] = pool.features(photos)[:, :image_dim]
+    return feats
+
+
 def likelihood_metrics(
-    model: Any, pool: Pool, config: EvalConfig, reporter: Reporter = SILENT
+    model: Any, pool: Pool, config: EvalConfig, reporter: Reporter = SILENT, image_dim: int = -1
 ) -> dict[str, Any]:
-    """bpc with the right photos and with deranged photos, and retrieval@1 among `candidates`."""
+    """bpc with the right photos and with deranged photos (the account kept), bpc with deranged
+    accounts (the photo kept: style gain, None without account slots) and retrieval@1 among
+    `candidates`. `image_dim`: the photo's part of the features (-1: all of them)."""
+    width = all_features(pool).shape[1]
+    image_dim = width if image_dim < 0 else image_dim
+    own = np.arange(len(pool))
     counts = pool.lengths - 1  # targets: every token after BOS, EOS included
     reporter.start("scoring captions", total=3)
     bpc = bpc_from_totals(
@@ -61,12 +74,12 @@ def likelihood_metrics(
     reporter.advance("scoring captions")
     if len(pool) >= 2:
         perm = derangement(len(pool), config.seed)
-        shuffled = caption_nats(
-            model, pool.features(perm), pool.ids, pool.lengths, config.batch_size
-        )
+        wrong = photo_with(pool, perm, own, image_dim)
+        shuffled = caption_nats(model, wrong, pool.ids, pool.lengths, config.batch_size)
         bpc_shuffled = bpc_from_totals(shuffled, counts)
     else:
         bpc_shuffled = float("nan")
+    style = style_gain(model, pool, config, image_dim, bpc) if image_dim < width else None
     reporter.advance("scoring captions")
 
     # Retrieval: a seeded subset of photos in blocks of up to 100, every caption under every photo.
@@ -74,9 +87,8 @@ def likelihood_metrics(
 
     def score(photos: np.ndarray, caps: np.ndarray) -> np.ndarray:
         # Mean log-probability per token, so that a short caption does not win by being short.
-        nats = caption_nats(
-            model, pool.features(photos), pool.ids[caps], pool.lengths[caps], config.batch_size
-        )
+        feats = photo_with(pool, photos, caps, image_dim)
+        nats = caption_nats(model, feats, pool.ids[caps], pool.lengths[caps], config.batch_size)
         return -nats / counts[caps]
 
     retrieval, chance = retrieval_at_1(blocks, pool.captions, score)
@@ -85,8 +97,32 @@ def likelihood_metrics(
         "bpc": bpc,
         "bpc_shuffled": bpc_shuffled,
         "image_gain": image_gain(bpc, bpc_shuffled),
+        "style_gain": style,
         "retrieval_at_1": retrieval,
         "retrieval_chance": chance,
         "retrieval_photos": sum(len(b) for b in blocks),
         "retrieval_candidates": max((len(b) for b in blocks), default=0),
     }
+
+
+def style_gain(
+    model: Any, pool: Pool, config: EvalConfig, image_dim: int, bpc: float
+) -> float | None:
+    """bpc with every post's account replaced by another one minus bpc with its own: the
+    accounts the pool's posts have (the "any" slot aside) are mapped by a seeded derangement of
+    them, so no post keeps its account and every one gets a real one. None with fewer than two."""
+    feats = all_features(pool)
+    slots = feats[:, image_dim:].argmax(1)  # [N]
+    kinds = np.unique(slots[slots != feats.shape[1] - image_dim - 1])
+    if len(kinds) < 2:
+        return None
+    to = dict(
+        zip(kinds.tolist(), kinds[derangement(len(kinds), config.seed)].tolist(), strict=True)
+    )
+    moved = np.array([to.get(int(s), int(s)) for s in slots])
+    wrong = feats.copy()
+    wrong[:, image_dim:] = 0.0
+    wrong[np.arange(len(pool)), image_dim + moved] = 1.0
+    counts = pool.lengths - 1
+    nats = caption_nats(model, wrong, pool.ids, pool.lengths, config.batch_size)
+    return bpc_from_totals(nats, counts) - bpc

@@ -7,6 +7,9 @@ to continue exactly (`resume=True`), including the position inside an interrupte
 Speed: real captions are far shorter than the 150-token cap, so by default batches are drawn from
 buckets of similar length and cut to their longest caption: the LSTM never runs over padding that
 only the mask would throw away. The original recipe (`--preset original`) pads everything to 150.
+
+Long because a run's whole life (start, epochs, saving, Ctrl-C, resume) is kept in one place; what
+stands alone (trainplan, batching, schedule, sizing, distributed, heads) has modules of its own.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from instacap import distributed, heads, runs, runtime, schedule, sizing
-from instacap.batching import Tensors, epoch_batches
+from instacap import accounts, distributed, heads, runs, runtime, schedule, sizing
+from instacap.batching import epoch_batches, split_tensors
 from instacap.config import ModelConfig, SampleConfig, TrainConfig
 from instacap.dataset import Dataset
 from instacap.errors import CheckpointError, DiskFull
@@ -163,7 +166,9 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
     last = path / LAST_FILE
 
     runtime.seed_everything(train_config.seed)
-    model = build(model_config, dataset.vocab.size, dataset.feature_dim).to(device)
+    table = accounts.for_training(dataset.train.accounts)  # account style: accounts.py
+    model = build(model_config, dataset.vocab.size, accounts.width(dataset.feature_dim, table))
+    model = model.to(device)
     opt = torch.optim.AdamW(
         # The rate is set before every step by the schedule (schedule.py).
         model.parameters(),
@@ -175,7 +180,7 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
     meta = runs.new_meta(name, dataset, model_config, train_config, preset)
     if pos.history:
         meta = replace(runs.settle_pending(path), train_config=train_config)
-    runs.write_meta(path, meta)
+    runs.write_meta(path, meta := accounts.record(meta, table))
 
     trainer = _Trainer(dataset, model, opt, train_config, device, reporter)
     stopped_early = False
@@ -196,7 +201,7 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
         except KeyboardInterrupt:
             _save_last(path / LAST_FILE, model, opt, pos)
             raise Interrupted(name) from None
-    heads.build(path, dataset.train, train_config.seed)  # hashtag head, reference photos
+    heads.build(path, dataset, train_config.seed)  # hashtag head, reference photos
     runs.write_meta(path, replace(meta, metrics=replace(meta.metrics, stopped_early=stopped_early)))
     return FitResult(
         name=name,
@@ -232,8 +237,7 @@ class _Trainer:
         self.model, self.opt, self.config, self.device = model, opt, config, device
         self.reporter = reporter
         self.vocab = dataset.vocab
-        self.train = Tensors(dataset.train)
-        self.val = Tensors(dataset.val)
+        self.train, self.val = split_tensors(dataset, config.seed)
         self.sample_idx = 0  # a fixed validation photo for the per-epoch sample
         self.sample_original = dataset.val.captions[0]
         # Optimiser steps over all epochs, for the learning-rate schedule (epochs are equal size).

@@ -72,6 +72,14 @@ def caption(
             "the photo); off: the likeliest first.",
         ),
     ] = Switch.on if _S.rerank else Switch.off,
+    account: Annotated[
+        str | None,
+        typer.Option(
+            "--as",
+            help="Write in this account's voice (one the run was trained on; default: any).",
+            show_default=False,
+        ),
+    ] = None,
     hashtags: Annotated[
         int,
         typer.Option(
@@ -100,7 +108,7 @@ def caption(
 
     Hashtags, mentions, emoji and URLs get their own colours; characters the model was unsure of are shaded. Defaults (temperature 0.7, top-p 0.9) favour captions that stay on the photo; raise --temperature for wilder ones. With several photos, --html FILE lays them out as a contact sheet.
 
-    Examples: instacap caption photo.jpg · instacap caption *.jpg --n 3 --seed 1 --json · instacap caption *.jpg --html captions.html
+    Examples: instacap caption photo.jpg · instacap caption photo.jpg --as natgeo --hashtags 10 · instacap caption *.jpg --n 3 --seed 1 --json · instacap caption *.jpg --html captions.html
     """
     from rich.text import Text
 
@@ -117,8 +125,8 @@ def caption(
     runtime.tune_allocator()  # helps the CNN encoders; costs nothing
     captioner = Captioner.load(run)  # on the CPU: the NumPy network, no torch
     feats = captioner.features(photos)
-    results = captioner.caption_features(feats, config=config)
-    tags = captioner.hashtags(feats, hashtags) if hashtags else [[] for _ in photos]
+    results = captioner.caption_features(feats, account=account, config=config)
+    tags = captioner.hashtags(feats, hashtags, account) if hashtags else [[] for _ in photos]
     if html_out is not None:
         from instacap import report
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, Literal, TypeAlias, TypeVar, overload
 
 from instacap import numpy_model
+from instacap.accounts import conditioning_dim
 from instacap.errors import CheckpointError, InputError, NotReady
 from instacap.runs import description
 from instacap.runs.description import META_FILE, RunMeta
@@ -121,7 +122,9 @@ def _numpy_model(path: Path, meta: RunMeta) -> NumpyModel:
         )
     weights = load_arrays(path / ARRAYS_FILE, accepted)
     try:
-        return numpy_model.build(meta.model_config, meta.vocab.size, meta.feature_dim, weights)
+        return numpy_model.build(
+            meta.model_config, meta.vocab.size, conditioning_dim(meta), weights
+        )
     except (TypeError, ValueError, InputError) as exc:
         raise CheckpointError(
             f"{path / ARRAYS_FILE} does not fit the model described in meta.json ({exc}); "
@@ -134,7 +137,7 @@ def _torch_model(path: Path, meta: RunMeta, device: str) -> Network:
     from instacap.runs.checkpoint import apply_weights, load_state
 
     try:
-        net = torch_model.build(meta.model_config, meta.vocab.size, meta.feature_dim)
+        net = torch_model.build(meta.model_config, meta.vocab.size, conditioning_dim(meta))
     except (TypeError, ValueError, InputError) as exc:
         raise CheckpointError(
             f"meta.json describes a model this instacap cannot build ({exc}); train the run again."
