@@ -15,11 +15,9 @@ stands alone (trainplan, batching, schedule, sizing, distributed, heads) has mod
 from __future__ import annotations
 
 import math
-import signal
-import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -38,6 +36,8 @@ from instacap.progress import SILENT, Reporter
 from instacap.runs import LAST_FILE, META_FILE, Metrics, RunMeta
 from instacap.runs.checkpoint import apply_weights, load_state, model_files, save_state
 from instacap.sampling import Caption, generate
+from instacap.stopping import HardStop, stop_flag
+from instacap.stopping import Interrupted as Interrupted  # part of training's API
 from instacap.trainplan import check_data, default_name, plan
 
 VAL_BATCH = 256  # validation needs no gradients: bigger batches are cheaper
@@ -78,18 +78,6 @@ class FitResult:
     best_val_loss: float
     best_val_bpc: float
     stopped_early: bool
-
-
-class Interrupted(KeyboardInterrupt):
-    """Training stopped by Ctrl-C after saving last.pt; `name` is the run to resume."""
-
-    def __init__(self, name: str) -> None:
-        super().__init__(name)
-        self.name = name
-
-
-class _HardStop(KeyboardInterrupt):
-    """A second Ctrl-C, possibly in the middle of an optimiser step."""
 
 
 @dataclass
@@ -184,7 +172,7 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
 
     trainer = _Trainer(dataset, model, opt, train_config, device, reporter)
     stopped_early = False
-    with distributed.group().agreed_stop(_sigint_flag()) as interrupted:
+    with distributed.group().agreed_stop(stop_flag()) as interrupted:
         try:
             while pos.epoch < train_config.epochs:
                 result = trainer.epoch(pos, interrupted)
@@ -196,7 +184,7 @@ def _fit(dataset: Dataset, model_config: ModelConfig, train_config: TrainConfig,
                     break
                 if interrupted():
                     raise KeyboardInterrupt
-        except _HardStop:
+        except HardStop:
             raise Interrupted(name) from None  # mid-step: keep the last.pt of the last epoch
         except KeyboardInterrupt:
             _save_last(path / LAST_FILE, model, opt, pos)
@@ -383,23 +371,3 @@ def _restore(path: Path, model: Network, opt: Any, device: torch.device) -> _Pos
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path} cannot be resumed ({exc}); start a new run.") from exc
     return pos
-
-
-@contextmanager
-def _sigint_flag() -> Iterator[Callable[[], bool]]:
-    """Turn Ctrl-C into a flag checked between batches, so no optimiser step is cut in half."""
-    hit = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield hit.is_set
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        if hit.is_set():  # a second Ctrl-C: stop right now, without saving a half-done step
-            raise _HardStop
-        hit.set()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield hit.is_set
-    finally:
-        signal.signal(signal.SIGINT, previous)
