@@ -86,6 +86,28 @@ def test_two_workers_reach_the_bpc_of_one_process_and_caption(tiny, instacap_hom
     assert not _workers_of(instacap_home)
 
 
+def test_a_missing_data_set_fails_before_any_worker_starts(instacap_home: Path) -> None:
+    out = CliRunner().invoke(app, ["train", "--data", "nope", "--nproc", "2"])
+    assert out.exit_code == 1 and "No data set 'nope'" in out.output
+    assert "Traceback" not in out.output
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="gloo workers are tested on Linux")
+def test_an_error_in_the_workers_is_one_sentence(tiny, instacap_home: Path) -> None:
+    # Rank 0 finds nothing to resume; every worker raises the same error, rank 0 says it.
+    done = subprocess.run(
+        [*CLI, *TRAIN, "--name", "ghost", "--resume", "--nproc", "2"],
+        env=_env(instacap_home),
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    said = " ".join(done.stderr.split())
+    assert done.returncode == 1, said[-2000:]
+    assert "nothing to resume" in said and "Traceback" not in said and said.count("Error:") == 1
+    assert not (instacap_home / "runs" / "ghost").exists()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(sys.platform != "linux", reason="gloo workers are tested on Linux")
 def test_ctrl_c_stops_every_worker_and_the_run_resumes(tiny, instacap_home: Path) -> None:

@@ -86,8 +86,9 @@ def launch(nproc: int, args: list[str]) -> tuple[int, bool]:
     try:
         run(options)
     except ChildFailedError as exc:
-        codes = {rank: failure.exitcode for rank, failure in exc.failures.items()}
-        code = codes.get(0, next(iter(codes.values()), 1))
+        # The workers' own exit status (rank 0's first): the others were stopped by a signal.
+        codes = [f.exitcode for _, f in sorted(exc.failures.items()) if f.exitcode > 0]
+        code = codes[0] if codes else 1
         return code, code == _EXIT_INTERRUPTED
     except SignalException:
         return _EXIT_INTERRUPTED, True

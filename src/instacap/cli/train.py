@@ -137,16 +137,16 @@ def train(
     from instacap import dataset, presets, training
     from instacap.cli import fitting, render, workers
 
-    if nproc > 1 and not workers.in_worker():
-        workers.launch(ctx, nproc)  # runs this command again as nproc workers, then exits
-    group = workers.join(device.value)
+    group = workers.join(device.value)  # under torchrun; a group of one otherwise
     threads = threads or (workers.threads() if group.world > 1 else 0)
     model_cfg, train_cfg = presets.train_settings(
         preset.value, size=size.value if size else None, arch=arch.value if arch else None,
         epochs=epochs, batch_size=batch_size, lr=lr, patience=patience, seed=seed,
         device=device.value, threads=threads,
     )  # fmt: skip
-    ds = dataset.load(data)
+    ds = dataset.load(data)  # bad options and a missing data set fail here, before any worker
+    if nproc > 1 and not workers.in_worker():
+        workers.launch(ctx, nproc)  # runs this command again as nproc workers, then exits
     result = fitting.fit(as_json, lambda reporter, on_epoch: training.fit(
         ds, model_cfg, train_cfg, name=name, resume=resume, overwrite=overwrite, preset=preset.value,
         reporter=reporter, on_epoch=on_epoch,

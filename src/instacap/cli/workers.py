@@ -33,11 +33,11 @@ def launch(ctx: typer.Context, nproc: int) -> None:
 
     from instacap import distributed
 
-    # torchrun's own notes (rendezvous, shutting down on Ctrl-C) are not the user's business;
-    # its errors are, and the workers print theirs themselves.
+    # torchrun's own notes (rendezvous, shutting down on Ctrl-C, which worker failed how) are
+    # not the user's business: the workers say what went wrong themselves.
     for name in list(logging.root.manager.loggerDict):
         if name.startswith("torch.distributed"):
-            logging.getLogger(name).setLevel(logging.ERROR)
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     code, interrupted = distributed.launch(nproc, command_line(ctx))
     raise typer.Exit(EXIT_INTERRUPTED if interrupted else code)
 
