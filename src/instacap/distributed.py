@@ -71,8 +71,8 @@ def launch(nproc: int, args: list[str]) -> tuple[int, bool]:
     (exit status, whether Ctrl-C stopped them).
 
     torchrun runs in this process and its workers in sessions of their own, so Ctrl-C reaches
-    them once, from torchrun: each saves nothing but agrees to stop after the same batch, and
-    rank 0 saves last.pt there. A worker still running 30 s later is killed.
+    them once, from torchrun: they agree to stop after the same batch and rank 0 saves last.pt
+    there. A worker still running 30 s later is killed.
     """
     if nproc < 1:
         raise InputError(f"--nproc must be 1 or more, not {nproc}.")
