@@ -99,8 +99,10 @@ def generate(
     photo explains best are kept, best first; otherwise the order is the decoding's.
 
     `model` is a `numpy_model.NumpyModel` or a torch `model.Network`. A transformer writes at
-    most as many tokens as it has positions: `config.max_len` is capped there.
+    most as many tokens as it has positions: `config.max_len` is capped there. Image features
+    alone, for a run that also reads the account (accounts.py), are written as "any" account.
     """
+    feats = _as_any_account(feats, model.feature_dim)
     limit = getattr(model, "max_tokens", None)
     if isinstance(limit, int) and config.max_len > limit:
         config = dataclasses.replace(config, max_len=limit)
@@ -116,8 +118,20 @@ def generate_prefix(
 ) -> list[list[Caption]]:
     """The slow reference: re-run a torch `CaptionModel` over the whole prefix at every step.
     Same tokens for the same seed; kept for tests and `bench/caption.py`."""
+    feats = _as_any_account(feats, model.feature_dim)
     with torchstep.evaluating(model):
         return _generate(vocab, feats, config, torchstep.starter(model, whole_prefix=True))
+
+
+def _as_any_account(feats: np.ndarray, width: int) -> np.ndarray:
+    """feats [P, D]; with fewer features than the network reads (D + account slots), the account
+    slots appended with "any" (the last slot) set."""
+    feats = np.asarray(feats, np.float32)
+    if feats.ndim != 2 or feats.shape[1] >= width:
+        return feats
+    slots = np.zeros((len(feats), width - feats.shape[1]), np.float32)
+    slots[:, -1] = 1.0
+    return np.concatenate([feats, slots], axis=1)
 
 
 def _generate(
