@@ -61,7 +61,7 @@ def caption(
         typer.Option(
             "--beam",
             help="Beam search keeping the K likeliest beginnings instead of sampling (0 = sample): "
-            "safer, plainer captions that fit the photo more closely.",
+            "the likeliest captions, alike each other and richer in hashtags.",
         ),
     ] = _S.beam,
     rerank: Annotated[
