@@ -34,7 +34,7 @@ from instacap import network
 from instacap.config import ModelConfig
 from instacap.recurrence import recurrence
 from instacap.tokenizer import PAD
-from instacap.torchnet import check_shapes, embedding, linear, maybe_norm
+from instacap.torchnet import check_shapes, embedding, linear, maybe_norm, mean_loss
 
 # Decoding state carried between `step` calls: (h [L, B, H], c [L, B, H], image branch [B, H] | None).
 State = tuple[Tensor, Tensor, Tensor | None]
@@ -140,12 +140,7 @@ class CaptionModel(nn.Module):
         h0, c0, _ = self._initial_state(img, B, inputs.device)
         text = self._text(inputs, img, h0, c0).transpose(0, 1)  # [B, T, H]
         logits = self._head(text, None if img is None else img.unsqueeze(1))  # [B, T, V]
-        if targets is None:
-            return logits, None
-        loss = F.cross_entropy(
-            logits.reshape(-1, self.vocab_size).float(), targets.reshape(-1), ignore_index=PAD
-        )
-        return logits, loss
+        return logits, None if targets is None else mean_loss(logits, targets)
 
     def loss(self, feats: Tensor, inputs: Tensor, targets: Tensor) -> Tensor:
         """The training loss: `forward`'s cross-entropy, computed on real target positions only.

@@ -3,9 +3,11 @@ the check that a built network is exactly the table's."""
 
 from __future__ import annotations
 
-from torch import nn
+import torch.nn.functional as F
+from torch import Tensor, nn
 
 from instacap import network
+from instacap.tokenizer import PAD
 
 
 def linear(shapes: network.Shapes, name: str) -> nn.Linear:
@@ -37,3 +39,9 @@ def check_shapes(module: nn.Module, shapes: network.Shapes) -> None:
         raise RuntimeError(
             f"{type(module).__name__} differs from network.parameters: {got} != {shapes}"
         )
+
+
+def mean_loss(logits: Tensor, targets: Tensor) -> Tensor:
+    """Mean cross-entropy of logits [B, T, V] over the targets [B, T] that are not PAD."""
+    flat = logits.reshape(-1, logits.shape[-1]).float()
+    return F.cross_entropy(flat, targets.reshape(-1), ignore_index=PAD)

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from instacap import network
 from instacap.config import ModelConfig
 from instacap.tokenizer import PAD
-from instacap.torchnet import check_shapes, embedding, linear, maybe_norm, norm
+from instacap.torchnet import check_shapes, embedding, linear, maybe_norm, mean_loss, norm
 
 # Decoding state: (keys, values) of every block, each [B, heads, t, C / heads], the image branch
 # [B, C] | None, and how many positions are cached.
@@ -172,12 +172,7 @@ class TransformerModel(nn.Module):
         """feats [B, D]; inputs = ids[:, :-1] [B, T]; targets = ids[:, 1:] [B, T] -> logits
         [B, T, V] and the mean cross-entropy over targets != PAD (None without targets)."""
         logits = self._head(self._hidden(feats, inputs))  # [B, T, V]
-        if targets is None:
-            return logits, None
-        loss = F.cross_entropy(
-            logits.reshape(-1, self.vocab_size).float(), targets.reshape(-1), ignore_index=PAD
-        )
-        return logits, loss
+        return logits, None if targets is None else mean_loss(logits, targets)
 
     def loss(self, feats: Tensor, inputs: Tensor, targets: Tensor) -> Tensor:
         """The training loss, with the head run on real target positions only."""
