@@ -111,3 +111,22 @@ def test_a_transformer_caps_the_caption_length_at_its_positions():
     for net in (model, twin):
         captions = generate(net, vocab, np.zeros((1, 0), np.float32), settings)[0]
         assert all(len(c.tokens) <= 12 for c in captions)
+
+
+def test_beam_search_and_reranking_work_with_a_transformer():
+    """The transformer's state (key/value caches and a length) goes through beam search's
+    reordering like the LSTM's (h, c)."""
+    from instacap import numpy_model
+    from instacap.model import build
+    from instacap.tokenizer import build_vocab
+
+    vocab = build_vocab(["sunny beach day #beach", "night city lights", "snow peak #alps"], 1)
+    model = build(TRANSFORMER, vocab.size, 4).eval()
+    twin = numpy_model.build(
+        TRANSFORMER, vocab.size, 4, {k: v.numpy() for k, v in model.state_dict().items()}
+    )
+    feats = np.random.default_rng(0).standard_normal((2, 4)).astype(np.float32)
+    settings = SampleConfig(n=2, seed=0, max_len=30, beam=3)
+    a, b = generate(model, vocab, feats, settings), generate(twin, vocab, feats, settings)
+    assert [[c.text for c in caps] for caps in a] == [[c.text for c in caps] for caps in b]
+    assert all(len(caps) == 2 for caps in a)

@@ -81,6 +81,8 @@ def _take_rows(state: Any, rows: Any, B: int) -> Any:
             if any(p is None for p in parts)
             else type(state)(None if p is _NONE else p for p in parts)
         )
+    if not hasattr(state, "dim"):  # a plain value (the transformer's cached length) stays
+        return state
     dims = [d for d in (0, 1) if d < state.dim() and state.shape[d] == B]
     return state.index_select(dims[0], rows) if len(dims) == 1 else None
 
