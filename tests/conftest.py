@@ -38,3 +38,17 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def model_vocab():
+    """A small untrained LSTM (6 image features) and a vocabulary with emoji, for decoding tests."""
+    import torch
+
+    from instacap.config import ModelConfig
+    from instacap.model import CaptionModel
+    from instacap.tokenizer import build_vocab
+
+    torch.manual_seed(0)
+    vocab = build_vocab(["sunny beach day #beach @friend 🌊", "night city lights ✨"], 1)
+    return CaptionModel(ModelConfig(embed=16, hidden=32), vocab.size, 6).eval(), vocab

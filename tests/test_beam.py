@@ -6,25 +6,15 @@ import dataclasses
 
 import numpy as np
 import pytest
-import torch
 
 from instacap import numpy_model, rerank
-from instacap.config import ModelConfig, SampleConfig
-from instacap.model import CaptionModel
+from instacap.config import SampleConfig
 from instacap.sampling import generate
 from instacap.scoring import caption_nats
-from instacap.tokenizer import Vocab, build_vocab
 
 D = 6
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture
-def model_vocab() -> tuple[CaptionModel, Vocab]:
-    torch.manual_seed(0)
-    vocab = build_vocab(["sunny beach day #beach @friend 🌊", "night city lights ✨"], 1)
-    return CaptionModel(ModelConfig(embed=16, hidden=32), vocab.size, D).eval(), vocab
 
 
 def _feats(p: int, seed: int = 0) -> np.ndarray:

@@ -11,23 +11,14 @@ import pytest
 import torch
 
 from instacap import metrics
-from instacap.config import ModelConfig, SampleConfig
+from instacap.config import SampleConfig
 from instacap.errors import InputError
-from instacap.model import CaptionModel
 from instacap.sampling import generate, generate_prefix, sample_config
-from instacap.tokenizer import Vocab, build_vocab
 
 D = 6
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-@pytest.fixture
-def model_vocab() -> tuple[CaptionModel, Vocab]:
-    torch.manual_seed(0)
-    vocab = build_vocab(["sunny beach day #beach @friend 🌊", "night city lights ✨"], 1)
-    return CaptionModel(ModelConfig(embed=16, hidden=32), vocab.size, D).eval(), vocab
 
 
 def _feats(p: int = 2) -> np.ndarray:
