@@ -65,3 +65,14 @@ def test_both_networks_load_and_write_the_same_captions(run, tiny):
     assert texts == [
         [c.text for c in caps] for caps in generate(full.model, full.vocab, feats, config)
     ]
+
+
+def test_starting_a_run_over_drops_the_old_hashtag_head(tiny):
+    """--overwrite clears every file of the old run, its hashtag head too: until the new run
+    finishes, caption must not offer the old run's hashtags."""
+    result = training.fit(
+        tiny, None, TrainConfig(epochs=1, batch_size=8, device="cpu", threads=1), name="over"
+    )
+    assert (result.path / runs.HEADS_FILE).is_file() and (result.path / runs.HEADS_META).is_file()
+    runs.clear(result.path)
+    assert sorted(p.name for p in result.path.iterdir() if not p.name.startswith(".")) == []

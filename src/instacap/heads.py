@@ -32,7 +32,7 @@ from instacap.dataload import Dataset
 from instacap.errors import CheckpointError
 from instacap.files import write_atomic
 
-HEADS_FILE, HEADS_META = "heads.npz", "heads.json"
+HEADS_FILE, HEADS_META = runs.HEADS_FILE, runs.HEADS_META  # runs owns the folder's file names
 MIN_TAG_POSTS = 5  # a tag must be on at least this many training posts to be suggested
 MAX_TAGS = 2000  # the most frequent ones at most: the head stays a few MB even on big data
 REFERENCE = 8  # reference photos for re-ranking (each costs one more scoring pass)

@@ -47,6 +47,8 @@ from instacap.runs.loading import (
 )
 from instacap.runs.weights import (
     ARRAYS_FILE,
+    HEADS_FILE,
+    HEADS_META,
     LAST_FILE,
     MODEL_FILE,
     arrays_bytes,
@@ -59,6 +61,8 @@ from instacap.runs.weights import (
 __all__ = [
     "ARRAYS_FILE",
     "FORMAT",
+    "HEADS_FILE",
+    "HEADS_META",
     "LAST_FILE",
     "META_FILE",
     "METRICS_FILE",

@@ -15,7 +15,7 @@ from instacap import paths
 from instacap.runs import description
 from instacap.runs.description import META_FILE, RunMeta
 from instacap.runs.history import METRICS_FILE
-from instacap.runs.weights import ARRAYS_FILE, LAST_FILE, MODEL_FILE
+from instacap.runs.weights import ARRAYS_FILE, HEADS_FILE, HEADS_META, LAST_FILE, MODEL_FILE
 
 
 def run_dir(name: str) -> Path:
@@ -86,7 +86,8 @@ def retrain_hint(name: str, meta: RunMeta | None = None) -> str:
 
 def clear(path: Path) -> None:
     """Remove a run's files so it starts over (`--overwrite`, or leftovers without meta.json)."""
-    for stale in (MODEL_FILE, ARRAYS_FILE, LAST_FILE, META_FILE, METRICS_FILE):
+    files = (MODEL_FILE, ARRAYS_FILE, LAST_FILE, META_FILE, METRICS_FILE, HEADS_FILE, HEADS_META)
+    for stale in files:
         (path / stale).unlink(missing_ok=True)
 
 

@@ -24,6 +24,8 @@ from instacap.runs import description
 from instacap.runs.description import RunMeta
 
 MODEL_FILE, ARRAYS_FILE, LAST_FILE = "model.pt", "model.npz", "last.pt"
+# The hashtag head and reference photos (heads.py writes them; a run starting over drops them).
+HEADS_FILE, HEADS_META = "heads.npz", "heads.json"
 HASH_KEYS = {MODEL_FILE: "model_sha256", ARRAYS_FILE: "arrays_sha256"}
 
 
