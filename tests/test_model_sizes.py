@@ -37,7 +37,7 @@ def test_auto_size_is_recorded_with_its_learning_rate(tiny):
     assert meta["train_config"]["lr"] == 5e-3 and meta["train_config"]["schedule"] == "constant"
 
 
-def test_a_transformer_run_trains_resumes_and_captions_without_torch(tiny):
+def test_a_transformer_run_trains_resumes_and_captions_alike_with_numpy_and_torch(tiny):
     first = training.fit(tiny, TRANSFORMER, FAST, name="tf")
     assert first.history[-1]["val_bpc"] < first.history[0]["val_bpc"] + 0.05
     more = training.fit(tiny, None, dataclasses.replace(FAST, epochs=3), name="tf", resume=True)
