@@ -656,6 +656,22 @@ def test_batches_store_each_new_post_once(tmp_path, instacap_home, monkeypatch):
     assert (again.imported, again.already) == (0, 9)
 
 
+def test_a_broken_last_row_stores_nothing_of_the_rows_before_it(
+    tmp_path, instacap_home, filled, monkeypatch
+):
+    """Tables are read row by row while storing, but read through once before: a row that
+    breaks the CSV at the very end stops the import before its first batch."""
+    jpeg(tmp_path / "x.jpg")
+    table = write_table(tmp_path / "t.csv", [(f"L{i}", f"caption {i}", "ann") for i in range(9)])
+    with open(table, "a", encoding="utf-8") as fh:
+        fh.write('x.jpg,"' + "y" * 200_000 + '",ann,L9\n')  # over csv's field size limit
+    monkeypatch.setattr("instacap.importers.BATCH", 2)
+    _fails([table], "is not a readable CSV file", instacap_home, filled)
+    table.write_text(table.read_text(encoding="utf-8").rsplit("x.jpg,", 1)[0], encoding="utf-8")
+    result, posts = do_import(table)
+    assert result.imported == 9 and len(posts) == 10  # the same table, fixed, imports
+
+
 def test_updated_caption_changes_the_data_set_fingerprint(tmp_path):
     from instacap.config import PrepConfig
     from instacap.dataset import fingerprint

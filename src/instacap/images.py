@@ -6,8 +6,10 @@ decompression bombs; `reason` is a short tag so callers can count skips per reas
 
 from __future__ import annotations
 
+import io
 import warnings
 from pathlib import Path
+from typing import IO
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -37,11 +39,16 @@ def open_rgb(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
             f"{path} is an empty file, not a photo; copy or download the photo again.",
             "empty file",
         )
+    return _decode(path, path, draft)
+
+
+def _decode(source: Path | IO[bytes], path: Path, draft: tuple[int, int] | None) -> Image.Image:
+    """Decode an image file (`source`: its path or its bytes; `path` names it in messages)."""
     try:
         with warnings.catch_warnings():
             # Pillow warns below its own bomb limit; we decide with MAX_PIXELS instead.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img: Image.Image = Image.open(path)
+            img: Image.Image = Image.open(source)
             if img.width * img.height > MAX_PIXELS:
                 raise BadImage(
                     f"{path} is {img.width}x{img.height} pixels, too large to be a photo "
@@ -72,10 +79,16 @@ def open_rgb(path: Path, draft: tuple[int, int] | None = None) -> Image.Image:
         ) from exc
 
 
-def check(path: Path) -> str | None:
-    """Return None when `path` decodes as a photo, else the short reason it does not."""
+def check(path: Path, data: bytes | None = None) -> str | None:
+    """Return None when `path` decodes as a photo, else the short reason it does not. With
+    `data` (the file's bytes, already read) those are checked instead of reading the file."""
     try:
-        open_rgb(path, draft=(64, 64))
+        if data is None:
+            open_rgb(path, draft=(64, 64))
+        elif not data:
+            return "empty file"
+        else:
+            _decode(io.BytesIO(data), Path(path), (64, 64))
     except BadImage as exc:
         return exc.reason
     return None

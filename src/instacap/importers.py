@@ -3,7 +3,9 @@
 Importing is two steps so that bad input never half-changes the store:
 1. `scan(paths)` reads folder listings and table files and returns the candidate posts, or raises
    InputError with one sentence (nonexistent path, empty folder, nothing recognisable, a table
-   without the needed columns) before anything is written.
+   without the needed columns) before anything is written. A table is read through once
+   there and kept as its text: its rows become candidates again, batch by batch, as `run` stores
+   them, so a table of a million rows is not held as a million objects.
 2. `run(store, candidates)` stores them in batches. Each candidate is either stored, found
    already stored (same shortcode, same caption and account), updated (same shortcode, but the
    caption or account changed: the new import wins), or skipped with a short reason that is
@@ -21,12 +23,13 @@ times of imported files); this module stores and resolves, and offers `scan` as 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import lzma
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sized
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -102,20 +105,21 @@ UNDO_RESERVE = 2 << 20
 
 def run(
     store: PostStore,
-    candidates: list[Candidate],
+    candidates: Iterable[Candidate],
     account: str | None = None,
     reporter: Reporter = SILENT,
 ) -> Result:
     """Store `candidates` (from `scan`). A post already stored with the same caption and account is
     counted, not written again; one whose caption or account changed is updated."""
     result = Result()
-    seen: dict[str, tuple[str, str, str]] = {}  # shortcode -> caption, account, label: this run
+    # shortcode -> hash of (caption, account), label: the posts of this run, without their text
+    seen: dict[str, tuple[int, str]] = {}
     added: list[str] = []  # posts this import stored: taken back if the disk fills up
-    reporter.start("importing", total=len(candidates))
+    reporter.start("importing", total=len(candidates) if isinstance(candidates, Sized) else None)
     with reserved_space(store.root, UNDO_RESERVE) as release:
         try:
-            for start in range(0, len(candidates), BATCH):
-                chunk = candidates[start : start + BATCH]
+            stream = iter(candidates)  # a table's candidates are made as they are read
+            while chunk := list(itertools.islice(stream, BATCH)):
                 _import_batch(store, chunk, account, seen, added, result)
                 reporter.advance(
                     "importing",
@@ -138,7 +142,7 @@ def _import_batch(
     store: PostStore,
     chunk: list[Candidate],
     account: str | None,
-    seen: dict[str, tuple[str, str, str]],
+    seen: dict[str, tuple[int, str]],
     added: list[str],
     result: Result,
 ) -> None:
@@ -150,16 +154,17 @@ def _import_batch(
         with _counting_skips(cand, result):
             resolved.append((cand, *resolve(cand, account)))
     stored = store.known([post.shortcode for _, post, _ in resolved])
-    new: dict[str, tuple[NewPost, Path]] = {}
+    new: dict[str, tuple[NewPost, bytes]] = {}
     for cand, post, image in resolved:
         with _counting_skips(cand, result):
             first = seen.get(post.shortcode)
-            if first is not None and first[:2] != (post.caption, post.account):
+            same = hash((post.caption, post.account))
+            if first is not None and first[0] != same:
                 # The same post twice in one import: the first one wins, so rerunning the
                 # import gives the same store instead of flipping between the two captions.
                 raise _Skip(
                     "duplicate",
-                    f"same shortcode {post.shortcode} as {first[2]} but another caption or "
+                    f"same shortcode {post.shortcode} as {first[1]} but another caption or "
                     "account; the first is kept",
                 )
             if post.shortcode in new:
@@ -167,11 +172,13 @@ def _import_batch(
             elif post.shortcode in stored:
                 _store(store, post, image, result)
             else:
-                reason = images.check(image)
+                # Read once: the bytes checked are the bytes stored.
+                data = _photo_bytes(image)
+                reason = images.check(image, data)
                 if reason is not None:
                     raise _Skip(reason, f"{image} is not a usable photo ({reason})")
-                new[post.shortcode] = (post, image)
-            seen.setdefault(post.shortcode, (post.caption, post.account, cand.label))
+                new[post.shortcode] = (post, data)
+            seen.setdefault(post.shortcode, (same, cand.label))
     if new:
         done = store.add_many(list(new.values()))
         added += done
@@ -209,6 +216,16 @@ def _store(store: PostStore, post: NewPost, image: Path, result: Result) -> None
         result.updated += 1
     else:
         result.already += 1  # another import changed it meanwhile
+
+
+def _photo_bytes(image: Path) -> bytes:
+    """A photo file's bytes; a missing or unreadable one skips this post only."""
+    try:
+        return image.read_bytes()
+    except FileNotFoundError:
+        raise _Skip("missing", f"{image} is not a usable photo (missing)") from None
+    except OSError:
+        raise _Skip("unreadable", f"{image} is not a usable photo (unreadable)") from None
 
 
 def resolve(cand: Candidate, account: str | None = None) -> tuple[NewPost, Path]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -150,7 +150,7 @@ class PostStore:
             raise
         return cur.rowcount == 1
 
-    def add_many(self, items: list[tuple[NewPost, bytes | Path]]) -> list[str]:
+    def add_many(self, items: Sequence[tuple[NewPost, bytes | Path]]) -> list[str]:
         """`add` for a batch: the photos are written with one flush to disk, then all rows are
         committed in one transaction (a crash keeps all of the batch or none of its rows).
         Returns the shortcodes stored by this call; those already stored are left alone."""

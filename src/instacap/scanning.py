@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,6 +21,7 @@ from instacap.tables import (
     IMAGE_COLUMNS,
     TABLE_EXTS,
     TIME_COLUMNS,
+    Table,
     parse_time,
     read_table,
 )
@@ -54,19 +55,20 @@ class Candidate:
     error: str | None = None  # why a table row is unusable as written
 
 
-def scan(inputs: Iterable[Path | str], account: str | None = None) -> list[Candidate]:
-    """Every post found under `inputs` (folders, .csv/.tsv, .jsonl); InputError if one is unusable."""
+def scan(inputs: Iterable[Path | str], account: str | None = None) -> Found:
+    """Every post found under `inputs` (folders, .csv/.tsv, .jsonl); InputError if one is unusable.
+    Every input is read through here, so a broken one fails before anything is stored."""
     if account is not None:
         paths.validate_account(account)
-    found: list[Candidate] = []
+    found = Found()
     for raw in inputs:
         path = Path(raw).expanduser()
         if not path.exists():
             raise InputError(f"{path} does not exist; check the path.")
         if path.is_dir():
-            found.extend(_scan_tree(path))
+            found.add(_scan_tree(path))
         elif path.suffix.lower() in TABLE_EXTS:
-            found.extend(_scan_table(path))
+            found.add(_scan_table(path))
         else:
             raise InputError(
                 f"{path} is neither a folder nor a .csv/.jsonl file; instacap import reads "
@@ -173,46 +175,80 @@ def _looter_candidates(folder: Path, names: list[str], owner: str | None) -> lis
     return found
 
 
-def _scan_table(path: Path) -> list[Candidate]:
-    keys, rows = read_table(path)
-    if not rows:
-        raise InputError(f"{path} has no rows; add one row per post (image path and caption).")
-    image_key = _column(keys, IMAGE_COLUMNS)
-    caption_key = _column(keys, CAPTION_COLUMNS)
-    if image_key is None or caption_key is None:
-        missing = [
-            names[0]
-            for names, key in ((IMAGE_COLUMNS, image_key), (CAPTION_COLUMNS, caption_key))
-            if key is None
-        ]
-        have = ", ".join(sorted(set(keys))) or "none"
-        raise InputError(
-            f"{path} lacks the column{'s' if len(missing) > 1 else ''} {' and '.join(missing)} "
-            f"(it has: {have}); each row needs an image path and a caption."
-        )
-    account_key = _column(keys, ACCOUNT_COLUMNS)
-    time_key = _column(keys, TIME_COLUMNS)
-    id_key = _column(keys, ID_COLUMNS)
-    found = []
-    for line, row in rows:
-        label = f"{path.name}:{line}"
-        if not isinstance(row, dict):
-            error = row if isinstance(row, str) else "not a JSON object"
-            found.append(Candidate("table", label, label, None, error=error))
-            continue
-        image = _text(row.get(image_key)).strip()
-        found.append(
-            Candidate(
+class Found:
+    """The candidates a scan found, in order: folders' as lists, tables' made again from the
+    table's text row by row each time they are iterated (a table of a million rows is not held
+    as a million Candidates). `len()` counts them all."""
+
+    def __init__(self) -> None:
+        self._parts: list[list[Candidate] | _TableRows] = []
+
+    def add(self, part: list[Candidate] | _TableRows) -> None:
+        self._parts.append(part)
+
+    def __len__(self) -> int:
+        return sum(len(p) for p in self._parts)
+
+    def __iter__(self) -> Iterator[Candidate]:
+        for part in self._parts:
+            yield from part
+
+
+class _TableRows:
+    """The candidates of one table (its rows already read through once by `read_table`)."""
+
+    def __init__(self, path: Path, table: Table) -> None:
+        self.path, self.table = path, table
+        keys = table.keys
+        self.image_key = _column(keys, IMAGE_COLUMNS)
+        self.caption_key = _column(keys, CAPTION_COLUMNS)
+        self.account_key = _column(keys, ACCOUNT_COLUMNS)
+        self.time_key = _column(keys, TIME_COLUMNS)
+        self.id_key = _column(keys, ID_COLUMNS)
+
+    def __len__(self) -> int:
+        return self.table.count
+
+    def __iter__(self) -> Iterator[Candidate]:
+        name, folder = self.path.name, self.path.parent
+        for line, row in self.table.rows():
+            label = f"{name}:{line}"
+            if not isinstance(row, dict):
+                error = row if isinstance(row, str) else "not a JSON object"
+                yield Candidate("table", label, label, None, error=error)
+                continue
+            image = _text(row.get(self.image_key)).strip()
+            yield Candidate(
                 source="table",
                 label=label,
                 stem=image or label,
-                media=(path.parent / image) if image else None,
-                caption=_text(row.get(caption_key)),
-                account=_cell(row, account_key),
-                taken_at=parse_time(row.get(time_key)) if time_key else None,
-                shortcode=_cell(row, id_key),
+                media=(folder / image) if image else None,
+                caption=_text(row.get(self.caption_key)),
+                account=_cell(row, self.account_key),
+                taken_at=parse_time(row.get(self.time_key)) if self.time_key else None,
+                shortcode=_cell(row, self.id_key),
                 error=None if image else "no image path",
             )
+
+
+def _scan_table(path: Path) -> _TableRows:
+    table = read_table(path)
+    if not table.count:
+        raise InputError(f"{path} has no rows; add one row per post (image path and caption).")
+    found = _TableRows(path, table)
+    if found.image_key is None or found.caption_key is None:
+        missing = [
+            names[0]
+            for names, key in (
+                (IMAGE_COLUMNS, found.image_key),
+                (CAPTION_COLUMNS, found.caption_key),
+            )
+            if key is None
+        ]
+        have = ", ".join(sorted(set(table.keys))) or "none"
+        raise InputError(
+            f"{path} lacks the column{'s' if len(missing) > 1 else ''} {' and '.join(missing)} "
+            f"(it has: {have}); each row needs an image path and a caption."
         )
     return found
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import io
 import json
 import re
 import unicodedata
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -27,26 +27,57 @@ TIME_COLUMNS = ("timestamp", "taken_at", "date", "time")
 ID_COLUMNS = ("shortcode", "id")
 
 
-def read_table(path: Path) -> tuple[list[str], list[tuple[int, Any]]]:
-    """The column names and the (line number, row) pairs of a table. A row is a dict; None for a
-    JSONL line that is not JSON; a string saying what is wrong for a CSV row that cannot be read
-    as its header says."""
+class Table:
+    """A table file read and checked whole, whose rows are parsed again each time `rows()` is
+    iterated: a table of a million rows costs its text in memory, not a million dicts.
+
+    `keys` are the column names, `count` the rows (blank lines left out). A row is a dict; None
+    for a JSONL line that is not JSON; a string saying what is wrong for a CSV row that cannot
+    be read as its header says."""
+
+    def __init__(
+        self, keys: list[str], count: int, rows: Callable[[], Iterator[tuple[int, Any]]]
+    ) -> None:
+        self.keys, self.count, self._rows = keys, count, rows
+
+    def rows(self) -> Iterator[tuple[int, Any]]:
+        """(line number, row) for each row, in the file's order."""
+        return self._rows()
+
+
+def read_table(path: Path) -> Table:
+    """The table at `path`, parsed once through to the end (InputError if it cannot be read),
+    so that what is wrong with the file is known before any row is used."""
     text = decode_text(_read_bytes(path), keep_tabs=True).lstrip("\ufeff")
     if TABLE_EXTS[path.suffix.lower()] == "csv":
         return _read_csv(path, text)
-    rows: list[tuple[int, Any]] = []
-    # Only \n ends a JSON line: str.splitlines would also split at U+2028 or U+0085, which
-    # json.dumps(ensure_ascii=False) leaves raw inside strings.
-    for i, line in enumerate(text.split("\n"), 1):
-        if line.strip():
-            try:
-                rows.append((i, json.loads(line)))
-            except json.JSONDecodeError:
-                rows.append((i, None))
-    keys = list(
-        {k: None for _, row in rows if isinstance(row, dict) for k in row if isinstance(k, str)}
-    )
-    return keys, rows
+
+    def rows() -> Iterator[tuple[int, Any]]:
+        # Only \n ends a JSON line: str.splitlines would also split at U+2028 or U+0085, which
+        # json.dumps(ensure_ascii=False) leaves raw inside strings.
+        for i, line in enumerate(_split_at_lf(text), 1):
+            if line.strip():
+                try:
+                    yield i, json.loads(line)
+                except json.JSONDecodeError:
+                    yield i, None
+
+    keys: dict[str, None] = {}
+    count = 0
+    for _, row in rows():
+        count += 1
+        if isinstance(row, dict):
+            keys.update((k, None) for k in row if isinstance(k, str))
+    return Table(list(keys), count, rows)
+
+
+def _split_at_lf(text: str) -> Iterator[str]:
+    """text.split("\n"), one piece at a time."""
+    start = 0
+    while (end := text.find("\n", start)) >= 0:
+        yield text[start:end]
+        start = end + 1
+    yield text[start:]
 
 
 # Delimiters a table may use, in the order that breaks ties.
@@ -57,7 +88,7 @@ _KNOWN_COLUMNS = frozenset(
 )
 
 
-def _read_csv(path: Path, text: str) -> tuple[list[str], list[tuple[int, Any]]]:
+def _read_csv(path: Path, text: str) -> Table:
     """The header and rows of a CSV/TSV table read with RFC 4180 quoting; only the delimiter is
     guessed.
 
@@ -75,7 +106,7 @@ def _read_csv(path: Path, text: str) -> tuple[list[str], list[tuple[int, Any]]]:
     else:
         delimiter = _guess_delimiter(path, text)
     if not text.strip():
-        return [], []
+        return Table([], 0, lambda: iter(()))
     # In a file whose lines end with \n alone, a lone \r is part of a caption: Python's csv.writer
     # (and so pandas on Linux) leaves it unquoted unless it is in the line terminator. It stands
     # in as a NUL (decode_text removed every real one) while csv reads the lines.
@@ -83,10 +114,11 @@ def _read_csv(path: Path, text: str) -> tuple[list[str], list[tuple[int, Any]]]:
     lf_only = text[len(header) : len(header) + 1] == "\n"
     if lf_only:
         text = re.sub(r"\r(?!\n)", "\x00", text)
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
-    rows: list[tuple[int, Any]] = []
-    try:
-        names = [h.strip() for h in next(reader)]
+    names = [h.strip() for h in next(csv.reader([header], delimiter=delimiter), [])]
+
+    def rows() -> Iterator[tuple[int, Any]]:
+        reader = csv.reader(_lines(text), delimiter=delimiter)
+        next(reader)  # the header
         start = reader.line_num + 1
         for fields in reader:
             line, start = start + line_offset, reader.line_num + 1
@@ -94,10 +126,22 @@ def _read_csv(path: Path, text: str) -> tuple[list[str], list[tuple[int, Any]]]:
                 continue  # a blank line
             if lf_only:
                 fields = [f.replace("\x00", "\r") for f in fields]
-            rows.append((line, _csv_row(names, fields, delimiter)))
+            yield line, _csv_row(names, fields, delimiter)
+
+    try:
+        count = sum(1 for _ in rows())  # every row read once: a broken file fails here
     except csv.Error as exc:
         raise InputError(f"{path} is not a readable CSV file ({exc}); check its format.") from exc
-    return names, rows
+    return Table(names, count, rows)
+
+
+# A line as io.StringIO(newline="") gives it to csv: ended by \r\n, \r or \n, kept.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of `text` for csv.reader, one at a time (a StringIO would copy the text)."""
+    return (m.group() for m in _LINE.finditer(text))
 
 
 def _csv_row(names: list[str], fields: list[str], delimiter: str) -> dict[str, str] | str:
