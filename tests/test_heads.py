@@ -65,6 +65,25 @@ def test_precision_and_recall_at_5_count_hits_per_post():
     assert recall == pytest.approx((2 / 2 + 0 / 4) / 2)
 
 
+def test_a_large_training_split_fits_the_head_on_a_seeded_sample(tiny, tmp_path, monkeypatch):
+    n = len(tiny.train)
+    monkeypatch.setattr(heads, "FIT_POSTS", n // 2)
+    monkeypatch.setattr(heads, "MIN_TAG_POSTS", 1)
+    given: list[tuple[np.ndarray, list[str]]] = []
+    real = heads.fit
+    monkeypatch.setattr(
+        heads,
+        "fit",
+        lambda f, c, seed, image_dim=None: given.append((f, c)) or real(f, c, seed, image_dim),
+    )
+    for _ in range(2):
+        heads.build(tmp_path, tiny, seed=0)
+    (feats, captions), (_, again) = given
+    assert len(captions) == len(feats) == n // 2 and captions == again  # the same sample
+    assert set(captions) <= set(tiny.train.captions)
+    assert heads.load(tmp_path) is not None
+
+
 def test_caption_suggests_hashtags_and_reranks_from_the_command_line(tiny, monkeypatch):
     monkeypatch.setattr(heads, "MIN_TAG_POSTS", 1)  # the tiny data set has few tags
     train = ["train", "--data", "demo", "--epochs", "1", "--name", "tags", "--threads", "1"]

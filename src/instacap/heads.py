@@ -3,7 +3,8 @@
 - **Hashtags** (`instacap caption --hashtags 10`): a multi-label logistic regression from the
   photo's features (L2-normalised, as the caption network sees them) to each hashtag seen on at
   least `MIN_TAG_POSTS` training posts: one probability per tag that the post carries it. It is
-  fitted in NumPy after the caption network (seconds; full-batch Adam with weight decay), and
+  fitted in NumPy after the caption network (seconds; full-batch Adam with weight decay,
+  on at most `FIT_POSTS` training posts), and
   suggestions need NumPy only, so `caption` stays torch-free.
 - **Reference photos** for re-ranking (`rerank.py`): `REFERENCE` training photos picked with the
   training seed, the "photos in general" that a caption's likelihood under its own photo is
@@ -36,6 +37,9 @@ HEADS_FILE, HEADS_META = runs.HEADS_FILE, runs.HEADS_META  # runs owns the folde
 MIN_TAG_POSTS = 5  # a tag must be on at least this many training posts to be suggested
 MAX_TAGS = 2000  # the most frequent ones at most: the head stays a few MB even on big data
 REFERENCE = 8  # reference photos for re-ranking (each costs one more scoring pass)
+# Training posts the head is fitted on, at most (a seeded sample above that): the full-batch fit
+# holds a [posts, tags] matrix and costs time per post, gigabytes and hours at a million posts.
+FIT_POSTS = 20_000
 _STEPS, _LR, _DECAY = 300, 0.05, 1e-4  # Adam on the mean binary cross-entropy
 _TAG = regex.compile(r"#(\w+)")
 
@@ -150,9 +154,14 @@ def build(run_path: Path, dataset: Dataset, seed: int) -> Heads:
     account too (training posts' slots, "any" for some, as the network learned them)."""
     train = dataset.train
     table = accounts.for_training(train.accounts)
-    slots = table.training_slots(train.accounts, seed) if table else 0
-    feats = accounts.condition(train.features(np.arange(len(train))), table, slots)
-    found = fit(feats, train.captions, seed, image_dim=dataset.feature_dim)
+    slots = table.training_slots(train.accounts, seed) if table else None
+    pick = np.arange(len(train))
+    if len(pick) > FIT_POSTS:  # a seeded sample, in the split's order
+        pick = np.sort(np.random.default_rng([seed, 0x7A65]).choice(len(pick), FIT_POSTS, False))
+    which = slots[pick] if slots is not None else 0
+    feats = accounts.condition(train.features(pick), table, which)
+    captions = train.captions
+    found = fit(feats, [captions[i] for i in pick], seed, image_dim=dataset.feature_dim)
     save(run_path, found)
     return found
 
