@@ -54,6 +54,24 @@ def test_build_splits_by_post_and_encodes_tokens():
     assert dataset.load("demo").fingerprint == ds.fingerprint
 
 
+def test_accounts_are_read_without_the_posts_text_and_old_data_sets_still_load():
+    _demo_store(40)
+    built = dataset.build(THUMB, demo=True)
+    ds = dataset.load("demo")
+    for part in ("train", "val"):
+        split, again = getattr(ds, part), getattr(built, part)
+        assert split.accounts == [r["account"] for r in again.posts.records()]
+        assert split.posts._records is None  # training's start reads no caption or path
+        assert split.take(np.array([1, 0])).accounts == split.accounts[1::-1]
+    # A data set written before the account numbers existed reads them from its posts' text.
+    info = json.loads((ds.path / "dataset.json").read_text())
+    del info["account_names"]
+    (ds.path / "dataset.json").write_text(json.dumps(info))
+    (ds.path / "train_accounts.npy").unlink()
+    old = dataset.load("demo")
+    assert old.train.accounts == built.train.accounts and old.val.accounts == built.val.accounts
+
+
 def test_rebuilt_only_when_inputs_change():
     _demo_store(30)
     first = dataset.build(THUMB, demo=True)

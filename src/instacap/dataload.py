@@ -5,6 +5,7 @@ there): `Split` and `Dataset`, read back by `load` with the features memory-mapp
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import weakref
@@ -23,6 +24,9 @@ from instacap.tokenizer import PAD, Vocab
 
 FORMAT = "instacap-dataset/1"
 DATASET_FILE = "dataset.json"
+# dataset.json's list of account names that <part>_accounts.npy numbers posts by (absent in data
+# sets built before it: then the accounts come from <part>.json).
+ACCOUNT_NAMES = "account_names"
 
 
 class Posts:
@@ -34,6 +38,7 @@ class Posts:
         self._read = read
         self._records: list[dict[str, Any]] | None = None
         self._columns: dict[str, list[Any]] = {}
+        self._makers: dict[str, Callable[[], list[Any]]] = {}
 
     @classmethod
     def from_columns(
@@ -64,11 +69,23 @@ class Posts:
 
     def column(self, key: str) -> list[Any]:
         if key not in self._columns:
-            self._columns[key] = [r.get(key) for r in self.records()]
+            make = self._makers.get(key)
+            self._columns[key] = make() if make else [r.get(key) for r in self.records()]
         return self._columns[key]
 
+    def provide(self, key: str, make: Callable[[], list[Any]]) -> None:
+        """Make column `key` with `make` (on first use) instead of parsing every record."""
+        self._makers[key] = make
+
     def take(self, pick: list[int]) -> Posts:
-        return Posts(lambda: [self.records()[i] for i in pick])
+        posts = Posts(lambda: [self.records()[i] for i in pick])
+        for key in self._makers:
+            posts.provide(key, functools.partial(self._picked, key, pick))
+        return posts
+
+    def _picked(self, key: str, pick: list[int]) -> list[Any]:
+        column = self.column(key)
+        return [column[i] for i in pick]
 
 
 class Split:
@@ -201,7 +218,8 @@ def load(name: str = "default") -> Dataset:
 
     matrix = open_matrix(paths.home() / info["features"]["dir"] / "matrix.f16", rows, dim)
     try:
-        splits = {part: _load_split(folder, part, matrix, dim) for part in ("train", "val")}
+        names = info.get(ACCOUNT_NAMES)
+        splits = {part: _load_split(folder, part, matrix, dim, names) for part in ("train", "val")}
     except (OSError, ValueError, KeyError) as exc:
         raise CacheError(
             f"The data set {name!r} is incomplete ({exc}); run `{hint}` again."
@@ -223,7 +241,9 @@ def load(name: str = "default") -> Dataset:
     )
 
 
-def _load_split(folder: Path, part: str, matrix: np.ndarray, dim: int) -> Split:
+def _load_split(
+    folder: Path, part: str, matrix: np.ndarray, dim: int, account_names: list[str] | None
+) -> Split:
     ids = np.load(folder / f"{part}_ids.npy", allow_pickle=False)
     if ids.dtype.kind not in "iu" or ids.ndim != 2:
         raise ValueError(f"{part}_ids.npy holds no token ids")
@@ -235,13 +255,19 @@ def _load_split(folder: Path, part: str, matrix: np.ndarray, dim: int) -> Split:
         rows = np.zeros(len(ids), np.int64)
     elif len(rows) and int(rows.max()) >= len(matrix):
         raise ValueError(f"{part} points past the feature matrix")
-    posts_file = folder / f"{part}.json"
+    posts = _posts_of(folder / f"{part}.json", len(ids))
+    if account_names is not None:
+        numbers = np.load(folder / f"{part}_accounts.npy", allow_pickle=False)
+        if len(numbers) != len(ids) or (len(numbers) and int(numbers.max()) >= len(account_names)):
+            raise ValueError(f"{part}_accounts.npy disagrees with the token ids")
+        names = np.array(account_names, dtype=object)
+        posts.provide("account", lambda: names[numbers].tolist())  # [N] shared strings
     return Split(
         ids=ids,
         lengths=(ids != PAD).sum(1, dtype=np.int64),
         feature_rows=rows,
         matrix=matrix,
-        posts=_posts_of(posts_file, len(ids)),
+        posts=posts,
     )
 
 
