@@ -114,6 +114,31 @@ def build(
     return load(name)
 
 
+def compute_share(
+    config: PrepConfig,
+    rank: int,
+    world: int,
+    demo: bool = False,
+    accounts: list[str] | None = None,
+    weights: Path | None = None,
+    reporter: Reporter = SILENT,
+    device: str = "cpu",
+) -> Result:
+    """The features of one worker's share of the photos `build` needs (`prep --nproc`): every
+    `world`-th post from the `rank`-th on, computed where missing. All workers write the one
+    feature store, which takes each finished batch under its lock and records it only once it
+    is on disk: a kill keeps the finished batches, and a rerun computes only what is missing.
+    `build` then finds every feature stored and writes the data set (one writer)."""
+    from instacap import features, runtime
+
+    _check_config(config)
+    posts = _read_posts(demo, accounts)[rank::world]
+    runtime.tune_allocator()
+    encoder = encoders.get(config.encoder, weights=weights, device=device, reporter=reporter)
+    files = [p.image for p in posts]
+    return features.compute(encoder, files, config.batch_size, config.workers, reporter)
+
+
 def _features_of(
     posts: list[PostRow], encoder: Encoder, config: PrepConfig, reporter: Reporter
 ) -> tuple[Result, list[tuple[PostRow, int]]]:

@@ -87,9 +87,10 @@ def launch(nproc: int, args: list[str]) -> tuple[int, bool]:
         run(options)
     except ChildFailedError as exc:
         # The workers' own exit status (rank 0's first): the others were stopped by a signal.
-        codes = [f.exitcode for _, f in sorted(exc.failures.items()) if f.exitcode > 0]
-        code = codes[0] if codes else 1
-        return code, code == _EXIT_INTERRUPTED
+        # When a signal ended them all (a kill), 128 + its number, as a shell reports it.
+        failures = [f.exitcode for _, f in sorted(exc.failures.items())]
+        codes = [c for c in failures if c > 0] or [128 - c for c in failures if c < 0] or [1]
+        return codes[0], codes[0] == _EXIT_INTERRUPTED
     except SignalException:
         return _EXIT_INTERRUPTED, True
     return 0, False

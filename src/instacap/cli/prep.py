@@ -28,6 +28,7 @@ else:
 def prep(
     # Long because Typer reads every option from this signature: one typed, documented
     # parameter per option. The body itself is parse, call, render.
+    ctx: typer.Context,
     demo: Annotated[
         bool, typer.Option("--demo", help="Use the built-in demo posts (data set name 'demo').")
     ] = False,
@@ -93,6 +94,15 @@ def prep(
         bool, typer.Option("--force", help="Rebuild even when nothing changed.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    nproc: Annotated[
+        int,
+        typer.Option(
+            "--nproc",
+            min=1,
+            help="Processes computing the features (torchrun; one per GPU on CUDA), each a "
+            "share of the photos, all writing the one feature store (docs/scale.md).",
+        ),
+    ] = 1,
 ) -> None:
     """Turn stored posts into a training data set: image features + caption tokens.
 
@@ -106,6 +116,7 @@ def prep(
     from instacap import dataset, runtime
     from instacap import demo as demo_data
     from instacap.cli import render
+    from instacap.cli import workers as workers_cli
 
     config = PrepConfig(
         encoder=encoder.value,
@@ -118,9 +129,16 @@ def prep(
     )
     wanted = [a.strip() for raw in accounts or [] for a in raw.split(",") if a.strip()] or None
     dev = str(runtime.pick_device(device.value)) if encoders.spec(encoder.value).size else "cpu"
+    if workers_cli.in_worker():  # one of --nproc's workers: its share of the features, no more
+        _share(config, demo, wanted, weights, dev)
+        return
     with render.reporting(transient=True) as reporter:
         if demo:  # a fresh cache: the built-in posts first
             demo_data.fill_if_empty(reporter=reporter)
+    by_workers = (
+        _by_workers(ctx, nproc, encoders.key_for(encoder.value, weights)) if nproc > 1 else 0
+    )
+    with render.reporting(transient=True) as reporter:
         ds = dataset.build(
             config,
             name=name,
@@ -131,8 +149,11 @@ def prep(
             force=force,
             device=dev,
         )
-    summary = {k: v for k, v in ds.info.items() if k not in ("vocab", "config")}
+    summary = {k: v for k, v in ds.info.items() if k not in ("vocab", "config", "account_names")}
     summary["path"] = str(ds.path)
+    if by_workers:  # the workers computed them; the build here found them stored
+        summary["computed"] += by_workers
+        summary["reused"] = max(0, summary["reused"] - by_workers)
     if as_json:
         render.print_json(summary)
         return
@@ -151,6 +172,37 @@ def prep(
         + (f", {skipped} photos skipped ({_reasons(summary['skipped'])})" if skipped else "")
         + "."
     )
+
+
+def _by_workers(ctx: typer.Context, nproc: int, key: str) -> int:
+    """Run the workers of `--nproc` (the data set is built here afterwards, by one writer);
+    the number of feature rows they added to the store."""
+    from instacap import features, paths
+    from instacap.cli import workers as workers_cli
+
+    folder = paths.features_dir() / key
+    before = features.count_rows(folder) or 0
+    workers_cli.run_workers(ctx, nproc)
+    return (features.count_rows(folder) or 0) - before
+
+
+def _share(
+    config: PrepConfig, demo: bool, accounts: list[str] | None, weights: Path | None, dev: str
+) -> None:
+    """This worker's share of the photos' features (`prep --nproc`); rank 0 shows its progress."""
+    import torch
+
+    from instacap import dataset
+    from instacap.cli import render
+    from instacap.cli import workers as workers_cli
+
+    rank, world = workers_cli.rank()
+    if dev == "cpu":
+        torch.set_num_threads(workers_cli.threads())  # the cores shared between the workers
+    with render.reporting(transient=True) as reporter:
+        dataset.compute_share(
+            config, rank, world, demo, accounts, weights, reporter, workers_cli.local_device(dev)
+        )
 
 
 def _reasons(skipped: dict[str, int]) -> str:

@@ -1,5 +1,5 @@
-"""`instacap train --nproc N`: the command run again as N workers under torchrun, and each
-worker joining the others (`instacap.distributed` does the work)."""
+"""`instacap train --nproc N` and `instacap prep --nproc N`: the command run again as N workers
+under torchrun, and each worker joining the others (`instacap.distributed` does the work)."""
 
 from __future__ import annotations
 
@@ -29,6 +29,13 @@ def threads() -> int:
 
 def launch(ctx: typer.Context, nproc: int) -> None:
     """Run the current command again, without --nproc, as `nproc` workers; exit with theirs."""
+    run_workers(ctx, nproc)
+    raise typer.Exit(0)
+
+
+def run_workers(ctx: typer.Context, nproc: int) -> None:
+    """Run the current command again, without --nproc, as `nproc` workers and wait for them;
+    return when all of them succeeded, else exit with their status (130 after Ctrl-C)."""
     import torch.distributed.run  # noqa: F401 - its loggers exist from here on
 
     from instacap import distributed
@@ -39,7 +46,31 @@ def launch(ctx: typer.Context, nproc: int) -> None:
         if name.startswith("torch.distributed"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
     code, interrupted = distributed.launch(nproc, command_line(ctx))
-    raise typer.Exit(EXIT_INTERRUPTED if interrupted else code)
+    if code > 128 and not interrupted:  # killed: the worker could not say so itself
+        from instacap.cli import render
+
+        render.error(
+            f"A worker was stopped by signal {code - 128}; run the same command again to "
+            "continue where the workers stopped."
+        )
+    if code or interrupted:
+        raise typer.Exit(EXIT_INTERRUPTED if interrupted else code)
+
+
+def rank() -> tuple[int, int]:
+    """This worker's rank and the number of workers (0 and 1 outside torchrun)."""
+    import os
+
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def local_device(device: str) -> str:
+    """The device of this worker: its own GPU (by local rank) when `device` is CUDA."""
+    import os
+
+    if device == "cuda":
+        return f"cuda:{int(os.environ.get('LOCAL_RANK', '0'))}"
+    return device
 
 
 def join(device: str) -> Group:
@@ -61,5 +92,6 @@ def command_line(ctx: typer.Context, skip: tuple[str, ...] = ("nproc",)) -> list
             if value:
                 args.append(flag)
             continue
-        args += [flag, str(value.value if isinstance(value, enum.Enum) else value)]
+        for one in value if isinstance(value, list | tuple) else [value]:  # repeated options
+            args += [flag, str(one.value if isinstance(one, enum.Enum) else one)]
     return args
