@@ -7,7 +7,8 @@ For each size it makes a folder of tiny unique JPEGs (32 px, a drawn demo scene 
 number in a JPEG comment, so every photo has its own content hash) and a CSV with captions written by the
 demo's fictional accounts, in a fresh INSTACAP_HOME, then runs each stage in a child process of its
 own, so that `peak_rss_bytes` (`ru_maxrss` of that child, from `os.wait4`) is the stage's alone:
-- `import`: `importers.scan` + `importers.run` of the CSV (`posts_per_s`);
+- `import`: `importers.scan` + `importers.run` of the CSV (`posts_per_s`, and for each tenth of
+  the posts in turn `posts_per_s_by_tenth`);
 - `prep`: `dataset.build` with the `thumbnail` encoder, every feature computed (`posts_per_s`);
   for stores above `--prep-max` posts (10 000) or with `--precomputed`, `features` instead: a
   random feature row stored for each photo (hashing the photos as prep does, no decoding), so
@@ -91,19 +92,49 @@ def _jpeg(img: object) -> bytes:
 # -- the stages, each run in a child process ---------------------------------------------------
 
 
+class _Tenths:
+    """A Reporter that notes the import's posts/s in each tenth of its posts (does it slow down
+    as the store grows?)."""
+
+    def __init__(self) -> None:
+        self.total, self.done, self.mark, self.t = 0, 0, 0, time.perf_counter()
+        self.rates: list[int] = []
+
+    def start(self, task: str, total: int | None = None, **info: object) -> None:
+        self.total, self.t = total or 0, time.perf_counter()
+
+    def advance(self, task: str, n: int = 1, **info: object) -> None:
+        self.done += n
+        if self.done - self.mark >= max(self.total // 10, 1):
+            now = time.perf_counter()
+            self.rates.append(round((self.done - self.mark) / (now - self.t)))
+            self.mark, self.t = self.done, now
+
+    def finish(self) -> None:
+        if self.done > self.mark:  # the last part, when batches did not end on a tenth
+            self.total = 0
+            self.advance("importing", 0)
+
+    def note(self, text: str) -> None:
+        pass
+
+
 def stage_import(table: Path) -> dict[str, object]:
     from instacap import importers
     from instacap.posts import PostStore
 
     t0 = time.perf_counter()
     candidates = importers.scan([table])
+    tenths = _Tenths()
     with PostStore.open() as store:
-        result = importers.run(store, candidates)
+        result = importers.run(store, candidates, reporter=tenths)
+    tenths.finish()
     seconds = time.perf_counter() - t0
     return {
         "seconds": seconds,
         "imported": result.imported,
         "posts_per_s": result.imported / seconds,
+        "posts_per_s_by_tenth": tenths.rates,
     }
 
 
