@@ -387,6 +387,27 @@ def test_jsonl_table_with_a_bad_line(tmp_path):
     assert any("posts.jsonl:2" in p for p in result.problems)
 
 
+@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "utf-16", "cp1252"])
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+def test_tables_in_each_encoding(tmp_path, encoding, suffix):
+    """UTF-8 tables are read a line at a time from their bytes, the others decoded whole: the
+    posts are the same."""
+    jpeg(tmp_path / "x.jpg")
+    rows = [("E1", "Café crème", "ann"), ("E2", 'two\nlines, "quoted"', "ann")]
+    if suffix == ".csv":
+        text = write_table(tmp_path / "t.csv", rows).read_text(encoding="utf-8")
+    else:
+        text = "".join(
+            json.dumps({"image": "x.jpg", "caption": c, "account": a, "shortcode": s}) + "\n"
+            for s, c, a in rows
+        )
+    table = tmp_path / f"table{suffix}"
+    table.write_bytes(text.encode(encoding))
+    result, posts = do_import(table)
+    assert result.imported == 2
+    assert {s: p.caption for s, p in posts.items()} == {s: c for s, c, _ in rows}
+
+
 def test_semicolon_csv_with_bom(tmp_path):
     jpeg(tmp_path / "x.jpg")
     table = tmp_path / "t.csv"

@@ -48,14 +48,14 @@ class Table:
 def read_table(path: Path) -> Table:
     """The table at `path`, parsed once through to the end (InputError if it cannot be read),
     so that what is wrong with the file is known before any row is used."""
-    text = decode_text(_read_bytes(path), keep_tabs=True).lstrip("\ufeff")
+    content = _Content(_read_bytes(path))
     if TABLE_EXTS[path.suffix.lower()] == "csv":
-        return _read_csv(path, text)
+        return _read_csv(path, content)
 
     def rows() -> Iterator[tuple[int, Any]]:
         # Only \n ends a JSON line: str.splitlines would also split at U+2028 or U+0085, which
         # json.dumps(ensure_ascii=False) leaves raw inside strings.
-        for i, line in enumerate(_split_at_lf(text), 1):
+        for i, line in enumerate(content.pieces(), 1):
             if line.strip():
                 try:
                     yield i, json.loads(line)
@@ -71,13 +71,72 @@ def read_table(path: Path) -> Table:
     return Table(list(keys), count, rows)
 
 
-def _split_at_lf(text: str) -> Iterator[str]:
-    """text.split("\n"), one piece at a time."""
-    start = 0
-    while (end := text.find("\n", start)) >= 0:
-        yield text[start:end]
-        start = end + 1
-    yield text[start:]
+class _Content:
+    """A table file's text, as `decode_text` reads it (BOMs and NULs dropped), given out a line at
+    a time. A UTF-8 file is held as its bytes and decoded line by line: Python stores a text with
+    one emoji in it at 4 bytes a character, so a 100 MB table would take 400 MB decoded whole.
+    Any other file (UTF-16, Latin-1, NULs) is decoded whole, as before."""
+
+    HEAD = 1 << 20  # the start that the header and the delimiter are found in
+
+    def __init__(self, data: bytes) -> None:
+        start = 0
+        while data.startswith(codecs.BOM_UTF8, start):
+            start += len(codecs.BOM_UTF8)
+        other_bom = not start and any(data.startswith(bom) for bom, _ in _BOMS)
+        self.text: str | None = None
+        self.data = memoryview(data)[start:]
+        if other_bom or b"\x00" in data or not _is_utf8(self.data):
+            self.text = decode_text(data, keep_tabs=True).lstrip("\ufeff")
+            self.data = memoryview(b"")
+
+    def head(self) -> tuple[str, bool]:
+        """The text's start (HEAD characters or bytes at most) and whether that is all of it."""
+        if self.text is not None:
+            return self.text[: self.HEAD], len(self.text) <= self.HEAD
+        part = bytes(self.data[: self.HEAD])
+        return part.decode("utf-8", errors="ignore"), len(self.data) <= self.HEAD  # a cut char
+
+    def lines(self, skip: str, lf_only: bool) -> Iterator[str]:
+        """The lines after the text `skip` (a start of `head()`), ends kept, as csv wants them;
+        with `lf_only` a lone \r inside a line stands in as a NUL (see `_read_csv`)."""
+        if self.text is not None:
+            text = self.text[len(skip) :]
+            if lf_only:
+                text = re.sub(r"\r(?!\n)", "\x00", text)
+            yield from (m.group() for m in _LINE.finditer(text))
+            return
+        data = self.data[len(skip.encode()) :]
+        for m in (_LF_LINE_BYTES if lf_only else _LINE_BYTES).finditer(data):
+            line = m.group().decode()
+            yield re.sub(r"\r(?!\n)", "\x00", line) if lf_only and "\r" in line else line
+
+    def pieces(self) -> Iterator[str]:
+        """text.split("\n"), one piece at a time."""
+        if self.text is not None:
+            text, start = self.text, 0
+            while (end := text.find("\n", start)) >= 0:
+                yield text[start:end]
+                start = end + 1
+            yield text[start:]
+            return
+        data, start = bytes(self.data), 0  # bytes.find: memoryview has none
+        while (end := data.find(b"\n", start)) >= 0:
+            yield data[start:end].decode()
+            start = end + 1
+        yield data[start:].decode()
+
+
+def _is_utf8(data: memoryview) -> bool:
+    """Whether `data` is valid UTF-8, checked a MiB at a time (nothing kept)."""
+    check = codecs.getincrementaldecoder("utf-8")()
+    try:
+        for i in range(0, len(data), 1 << 20):
+            check.decode(data[i : i + (1 << 20)])
+        check.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 # Delimiters a table may use, in the order that breaks ties.
@@ -88,7 +147,7 @@ _KNOWN_COLUMNS = frozenset(
 )
 
 
-def _read_csv(path: Path, text: str) -> Table:
+def _read_csv(path: Path, content: _Content) -> Table:
     """The header and rows of a CSV/TSV table read with RFC 4180 quoting; only the delimiter is
     guessed.
 
@@ -98,27 +157,28 @@ def _read_csv(path: Path, text: str) -> Table:
     field, `""` for a quote inside it, delimiters and line breaks allowed inside quotes.
     """
     line_offset = 0
-    sep = re.match(r"sep=(.)\r?\n", text)  # Excel's "sep=;" first line names the delimiter
+    head, whole = content.head()
+    skip = ""
+    sep = re.match(r"sep=(.)\r?\n", head)  # Excel's "sep=;" first line names the delimiter
     if sep:
         delimiter = sep[1]
-        text = text[sep.end() :]
+        skip = head[: sep.end()]
         line_offset = 1
     else:
-        delimiter = _guess_delimiter(path, text)
-    if not text.strip():
+        delimiter = _guess_delimiter(path, head)
+    if whole and not head[len(skip) :].strip():
         return Table([], 0, lambda: iter(()))
     # In a file whose lines end with \n alone, a lone \r is part of a caption: Python's csv.writer
     # (and so pandas on Linux) leaves it unquoted unless it is in the line terminator. It stands
     # in as a NUL (decode_text removed every real one) while csv reads the lines.
-    header = _first_record(text)
-    lf_only = text[len(header) : len(header) + 1] == "\n"
-    if lf_only:
-        text = re.sub(r"\r(?!\n)", "\x00", text)
+    header = _first_record(head[len(skip) :])
+    end = len(skip) + len(header)
+    lf_only = head[end : end + 1] == "\n"
     names = [h.strip() for h in next(csv.reader([header], delimiter=delimiter), [])]
 
     def rows() -> Iterator[tuple[int, Any]]:
-        reader = csv.reader(_lines(text), delimiter=delimiter)
-        next(reader)  # the header
+        reader = csv.reader(content.lines(skip, lf_only), delimiter=delimiter)
+        next(reader, None)  # the header
         start = reader.line_num + 1
         for fields in reader:
             line, start = start + line_offset, reader.line_num + 1
@@ -137,11 +197,8 @@ def _read_csv(path: Path, text: str) -> Table:
 
 # A line as io.StringIO(newline="") gives it to csv: ended by \r\n, \r or \n, kept.
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
-
-
-def _lines(text: str) -> Iterator[str]:
-    """The lines of `text` for csv.reader, one at a time (a StringIO would copy the text)."""
-    return (m.group() for m in _LINE.finditer(text))
+_LINE_BYTES = re.compile(rb"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+_LF_LINE_BYTES = re.compile(rb"[^\n]*\n|[^\n]+")  # ended by \n alone (a lone \r is text)
 
 
 def _csv_row(names: list[str], fields: list[str], delimiter: str) -> dict[str, str] | str:
