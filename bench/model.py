@@ -39,12 +39,14 @@ def emit(**data: object) -> None:
 
 
 def networks() -> dict[str, tuple[object, object]]:
-    """name -> (ModelConfig, TrainConfig): today's default (the small LSTM at a constant rate, as
-    before sizes existed) and the rungs of the ladder with their own rate and schedule."""
+    """name -> (ModelConfig, TrainConfig): today's default (the small LSTM at a constant rate,
+    each batch's plain mean loss, as before sizes existed) and the rungs of the ladder with their
+    own rate and schedule."""
     from instacap import presets
     from instacap.config import ModelConfig, TrainConfig
 
-    nets = {"today": (ModelConfig(), TrainConfig(lr=5e-3, schedule="constant", warmup=0))}
+    today = TrainConfig(lr=5e-3, schedule="constant", warmup=0, weigh_tokens=False)
+    nets = {"today": (ModelConfig(), today)}
     for arch in presets.ARCH_NAMES:
         for size in presets.SIZE_NAMES:
             model = presets.model_config(size, arch)

@@ -11,8 +11,10 @@ import pytest
 import torch
 
 from instacap import runs, training
-from instacap.config import ModelConfig, TrainConfig
+from instacap.config import ModelConfig, PrepConfig, TrainConfig
+from instacap.dataload import Dataset, Split
 from instacap.errors import InputError, NotReady
+from instacap.tokenizer import BOS, EOS, build_vocab
 
 pytest_plugins = ["tiny_data"]  # the `tiny` data set fixture
 
@@ -108,6 +110,34 @@ def test_original_recipe_pads_to_the_cap_and_buckets_do_not():
     assert sorted(int(i) for b in bucketed for i in b) == list(range(100))
     spread = sum(int(lengths[b].max() - lengths[b].min()) for b in bucketed)
     assert spread < sum(int(lengths[b].max() - lengths[b].min()) for b in plain)
+
+
+def _short_and_long(path) -> Dataset:
+    """Text-only captions that all begin "ok": 80% end there, 20% go on for 60 characters."""
+    captions = ["ok"] * 160 + ["ok, and then a caption that goes on for a while #longcaption"] * 40
+    vocab = build_vocab(captions, min_count=1)
+    ids = np.zeros((200, 80), np.int16)  # [200, 80]: BOS ... EOS, then PAD (0)
+    for row, caption in zip(ids, captions, strict=True):
+        encoded = vocab.encode(caption, 80)
+        row[: len(encoded)] = encoded
+    split = Split(ids, (ids != 0).sum(1), np.zeros(200, np.int64), np.zeros((1, 0), np.float16),
+                  captions=captions)  # fmt: skip
+    val = split.take(np.arange(50))
+    return Dataset("lengths", path, vocab, "none", 0, 80, "", PrepConfig(), split, val)
+
+
+@pytest.mark.parametrize("weigh", [True, False])
+def test_captions_end_as_often_as_the_data_says(instacap_home, one_torch_thread, weigh):
+    # Length buckets make batches of short captions; unless each batch counts by its tokens, the
+    # network learns to end a caption far more often than the data does (here: after "ok").
+    data = _short_and_long(instacap_home / "lengths")
+    config = dataclasses.replace(FAST, epochs=12, batch_size=8, weigh_tokens=weigh)
+    run = runs.load(training.fit(data, SMALL, config, name=f"w{weigh}").name, backend="torch")
+    prefix = torch.tensor([[BOS, run.vocab.id("o"), run.vocab.id("k")]])
+    with torch.no_grad():
+        logits, _ = run.model(torch.zeros(1, 0), prefix)
+    ends = float(torch.softmax(logits[0, -1], -1)[EOS])  # P(EOS | "ok"): 0.8 in the data
+    assert (abs(ends - 0.8) < 0.1) if weigh else ends > 0.95
 
 
 def test_empty_splits_are_one_sentence(tiny):
