@@ -4,7 +4,8 @@
 the captions and writes `datasets/<name>/`:
 - `dataset.json`: what it was built from (store, accounts, encoder, settings, fingerprint), counts,
   the vocabulary and skipped images; written last, so its presence means the rest is complete;
-- `train_ids.npy`, `val_ids.npy`: int64 [N, max_len] token ids (BOS ... EOS, then PAD);
+- `train_ids.npy`, `val_ids.npy`: int16 (int32 for a larger vocabulary) [N, max_len] token ids
+  (BOS ... EOS, then PAD);
 - `train_rows.npy`, `val_rows.npy`: int64 [N] rows of the encoder's feature matrix;
 - `train_accounts.npy`, `val_accounts.npy`: int32 [N] each post's account, as its place in
   dataset.json's `account_names` (data sets built before these files read train.json instead);
