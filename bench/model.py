@@ -22,6 +22,7 @@ does). Printed, one JSON line each:
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -51,6 +52,9 @@ def networks() -> dict[str, tuple[object, object]]:
         for size in presets.SIZE_NAMES:
             model = presets.model_config(size, arch)
             nets[f"{arch}-{size}"] = (model, presets.resolve(model, TrainConfig()))
+    # The base LSTM with each batch's plain mean loss: what weighing batches by tokens does.
+    base, config = nets["lstm-base"]
+    nets["lstm-base-plain"] = (base, dataclasses.replace(config, weigh_tokens=False))
     return nets
 
 

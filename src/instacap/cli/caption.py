@@ -106,7 +106,7 @@ def caption(
 ) -> None:
     """Write captions for photos with a trained run, best (likeliest) first, coloured.
 
-    Hashtags, mentions, emoji and URLs get their own colours; characters the model was unsure of are shaded. Defaults (temperature 0.7, top-p 0.9) favour captions that stay on the photo; raise --temperature for wilder ones. With several photos, --html FILE lays them out as a contact sheet.
+    Hashtags, mentions, emoji and URLs get their own colours; characters the model was unsure of are shaded. Defaults (temperature 0.7, top-p 0.8) favour captions that stay on the photo; raise --temperature for wilder ones. With several photos, --html FILE lays them out as a contact sheet.
 
     Examples: instacap caption photo.jpg · instacap caption photo.jpg --as natgeo --hashtags 10 · instacap caption *.jpg --n 3 --seed 1 --json · instacap caption *.jpg --html captions.html
     """
