@@ -197,12 +197,13 @@ def _share(
     from instacap.cli import workers as workers_cli
 
     rank, world = workers_cli.rank()
-    if dev == "cpu":
+    device = workers_cli.local_device(dev)
+    if device.startswith("cuda"):
+        torch.cuda.set_device(device)  # pinned batches and autocast on this worker's own GPU
+    else:
         torch.set_num_threads(workers_cli.threads())  # the cores shared between the workers
     with render.reporting(transient=True) as reporter:
-        dataset.compute_share(
-            config, rank, world, demo, accounts, weights, reporter, workers_cli.local_device(dev)
-        )
+        dataset.compute_share(config, rank, world, demo, accounts, weights, reporter, device)
 
 
 def _reasons(skipped: dict[str, int]) -> str:
