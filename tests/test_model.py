@@ -168,3 +168,27 @@ def test_the_transformer_refuses_captions_longer_than_its_context():
     feats, ids = _batch(2, 10)
     with pytest.raises(ValueError, match="attends over 8"):
         model(feats, ids)
+
+
+@pytest.mark.parametrize("config", [ModelConfig(), TRANSFORMER])
+def test_the_photo_s_features_never_drown_the_account(config):
+    # Two posts, the same photo with features 1000 times larger than usual, two accounts: a
+    # network with an account branch of its own writes differently for each account; one that
+    # reads the account among the photo's features (runs trained before) loses it when the
+    # features are L2-normalised together.
+    torch.manual_seed(0)
+    slots = torch.eye(3)[:2]  # accounts 0 and 1 of 3 slots
+    photo, ids = _batch(1, 8)
+    feats = torch.cat([1000 * photo.expand(2, -1), slots], dim=1)  # [2, D + 3]
+    gaps = {}  # account slots -> how far apart the two accounts' logits are
+    for accounts in (3, 0):
+        model = build(dataclasses.replace(config, accounts=accounts), V, D + 3).eval()
+        with torch.no_grad():
+            logits, _ = model(feats, ids[:, :-1].expand(2, -1))
+        gaps[accounts] = float((logits[0] - logits[1]).abs().max())
+    assert gaps[3] > 20 * gaps[0]  # measured: 1600 times (LSTM), 100 times (transformer)
+
+
+def test_account_slots_must_fit_in_the_features():
+    with pytest.raises(ValueError, match="account slots"):
+        network.parameters(ModelConfig(accounts=5), V, 4)

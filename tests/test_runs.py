@@ -3,12 +3,13 @@ and a trained run loaded with either network."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from instacap import runs, training
+from instacap import runs, sizing, training
 from instacap.config import ModelConfig, SampleConfig, TrainConfig
 from instacap.errors import CheckpointError
 from instacap.numpy_model import NumpyModel
@@ -32,7 +33,9 @@ def _raw(run) -> dict:
 def test_meta_json_reads_and_writes_back_byte_for_byte(run, tiny):
     before = (run.path / runs.META_FILE).read_bytes()
     meta = runs.read_meta(run.path)
-    assert meta.model_config == SMALL and meta.train_config.epochs == 1
+    # The account slots come from the data set (two demo voices, "other" and "any").
+    assert meta.model_config == dataclasses.replace(SMALL, accounts=sizing.account_slots(tiny))
+    assert meta.model_config.accounts == 4 and meta.train_config.epochs == 1
     assert meta.vocab.tokens == tiny.vocab.tokens and meta.feature_dim == tiny.feature_dim
     assert meta.dataset.fingerprint == tiny.fingerprint and meta.metrics.epochs_done == 1
     runs.write_meta(run.path, meta)

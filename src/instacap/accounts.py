@@ -5,9 +5,11 @@ one-hot of the post's account to the image features: one slot per account with a
 `MIN_POSTS` training posts, an "other" slot that the accounts with fewer share, and an "any" slot
 that `ANY_SHARE` of the training posts (a fixed, seeded choice, so resuming sees the same) carry
 instead of their own, so that a caption with no account asked for ("any", the default) still
-learns from every account. Nothing in the network changes: the account is part of its input
-(`--encoder none` gives the one-hot alone), and `Slots.names` is recorded in the run's meta.json
-(`accounts`) for `instacap caption --as`.
+learns from every account. The one-hot follows the photo's features in what the network reads
+(`--encoder none` gives the one-hot alone); the network reads it through a branch of its own
+(`ModelConfig.accounts`: a learned row per slot, added to the photo's branch after its
+normalisation), and `Slots.names` is recorded in the run's meta.json (`accounts`) for `instacap
+caption --as`. Runs trained before the branch existed read the one-hot with the photo.
 """
 
 from __future__ import annotations

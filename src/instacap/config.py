@@ -88,6 +88,11 @@ class ModelConfig:
     # Dropout on the projected image: photo features are nearly unique per post, and without it
     # the network memorises captions per photo (demo: validation bpc 1.09 -> 1.02, docs/model.md).
     image_dropout: float = 0.5
+    # Account slots (accounts.py) at the end of the conditioning vector, read by a branch of their
+    # own: a learned row per account (with the image's dropout) added to the image branch after
+    # its normalisation, so the photo's features cannot drown the account. 0: no accounts, or a
+    # run trained before, whose image branch reads the slots with the photo's features.
+    accounts: int = 0
 
 
 @dataclass(frozen=True)

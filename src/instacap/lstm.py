@@ -34,7 +34,15 @@ from instacap import network
 from instacap.config import ModelConfig
 from instacap.recurrence import recurrence
 from instacap.tokenizer import PAD
-from instacap.torchnet import check_shapes, embedding, linear, maybe_norm, mean_loss
+from instacap.torchnet import (
+    check_shapes,
+    embedding,
+    linear,
+    maybe_linear,
+    maybe_norm,
+    mean_loss,
+    split_conditioning,
+)
 
 # Decoding state carried between `step` calls: (h [L, B, H], c [L, B, H], image branch [B, H] | None).
 State = tuple[Tensor, Tensor, Tensor | None]
@@ -50,7 +58,8 @@ class CaptionModel(nn.Module):
         self.vocab_size = vocab_size
         self.feature_dim = feature_dim
         self.embed = embedding(shapes, "embed", padding_idx=PAD)
-        self.image = linear(shapes, "image") if "image.weight" in shapes else None
+        self.image = maybe_linear(shapes, "image")
+        self.account = maybe_linear(shapes, "account")  # [H, A]: a row per account slot
         self.inject = feature_dim > 0 and config.arch == "merge-inject"
         self.init = linear(shapes, "init") if "init.weight" in shapes else None
         self.lstm = nn.LSTM(
@@ -72,14 +81,21 @@ class CaptionModel(nn.Module):
 
     # -- pieces shared by forward and step ---------------------------------------------------
     def _image_branch(self, feats: Tensor) -> Tensor | None:
-        """feats [B, D] -> [B, H] (None when the model has no image input)."""
-        if self.image is None:
-            return None
-        x = F.normalize(feats.float(), dim=-1) if self.config.normalize else feats  # [B, D]
-        img = self.image(x)  # [B, H]
-        if self.image_norm is not None:
-            return self.image_drop(self.image_norm(img))
-        return self.image_drop(img * self.config.image_weight)
+        """feats [B, D + A] -> [B, H]: the photo's branch plus the account's row (None when the
+        model reads neither)."""
+        photo, slots = split_conditioning(feats, self.config.accounts)  # [B, D], [B, A]
+        img = None
+        if self.image is not None:
+            x = F.normalize(photo.float(), dim=-1) if self.config.normalize else photo
+            img = self.image(x)  # [B, H]
+            if self.image_norm is not None:
+                img = self.image_drop(self.image_norm(img))
+            else:
+                img = self.image_drop(img * self.config.image_weight)
+        if self.account is not None:  # beside the photo's normalisation: never drowned by it
+            account = self.image_drop(self.account(slots.float()))  # [B, H]
+            img = account if img is None else img + account
+        return img
 
     def _initial_state(self, img: Tensor | None, batch: int, device: torch.device) -> State:
         """(h0, c0) [L, B, H] each: from the image for init/inject, zeros otherwise."""

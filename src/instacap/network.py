@@ -49,8 +49,11 @@ def check(config: ModelConfig) -> ModelConfig:
 
 
 def parameters(config: ModelConfig, vocab: int, feature_dim: int) -> Shapes:
-    """name -> shape of every parameter, named as in the torch state_dict."""
+    """name -> shape of every parameter, named as in the torch state_dict. `feature_dim` is all
+    the network reads per post: the photo's features, then `config.accounts` account slots."""
     check(config)
+    if not 0 <= config.accounts <= feature_dim:
+        raise ValueError(f"{config.accounts} account slots in {feature_dim} features")
     if is_transformer(config):
         return _transformer(config, vocab, feature_dim)
     return _lstm(config, vocab, feature_dim)
@@ -69,14 +72,17 @@ def count(config: ModelConfig, vocab: int, feature_dim: int) -> int:
 
 def _lstm(config: ModelConfig, vocab: int, feature_dim: int) -> Shapes:
     E, H, L = config.embed, config.hidden, config.layers
-    has_image = feature_dim > 0
+    image_dim = feature_dim - config.accounts  # the photo's features; the accounts follow
+    has_image = feature_dim > 0  # a conditioning branch: the photo, the account, or both
     inject = has_image and config.arch == "merge-inject"
     shapes: Shapes = {"embed.weight": (vocab, E)}
-    if has_image:
-        shapes |= {"image.weight": (H, feature_dim), "image.bias": (H,)}
-        if config.arch != "merge":
-            # (h0, c0) of every layer from the image branch
-            shapes |= {"init.weight": (2 * H * L, H), "init.bias": (2 * H * L,)}
+    if image_dim > 0:
+        shapes |= {"image.weight": (H, image_dim), "image.bias": (H,)}
+    if config.accounts:
+        shapes |= {"account.weight": (H, config.accounts)}  # one row per account slot
+    if has_image and config.arch != "merge":
+        # (h0, c0) of every layer from the conditioning branch
+        shapes |= {"init.weight": (2 * H * L, H), "init.bias": (2 * H * L,)}
     for layer in range(L):
         # Layer 0 reads the characters (and, for inject, the image); the others the layer below.
         width = (E + (H if inject else 0)) if layer == 0 else H
@@ -88,7 +94,7 @@ def _lstm(config: ModelConfig, vocab: int, feature_dim: int) -> Shapes:
         }
     if config.normalize:
         shapes |= {"text_norm.weight": (H,), "text_norm.bias": (H,)}
-        if has_image:
+        if image_dim > 0:
             shapes |= {"image_norm.weight": (H,), "image_norm.bias": (H,)}
     return shapes | {
         "hidden.weight": (H, H),
@@ -102,13 +108,16 @@ def _transformer(config: ModelConfig, vocab: int, feature_dim: int) -> Shapes:
     C = config.hidden
     prefix = 1 if feature_dim > 0 and config.image_input == "prefix" else 0
     shapes: Shapes = {"tok.weight": (vocab, C), "pos.weight": (config.context + prefix, C)}
-    if feature_dim > 0:
+    image_dim = feature_dim - config.accounts  # the photo's features; the accounts follow
+    if image_dim > 0:
         shapes |= {
-            "image.weight": (C, feature_dim),
+            "image.weight": (C, image_dim),
             "image.bias": (C,),
             "image_norm.weight": (C,),
             "image_norm.bias": (C,),
         }
+    if config.accounts:
+        shapes |= {"account.weight": (C, config.accounts)}  # one row per account slot
     for b in range(config.layers):
         p = f"blocks.{b}."
         shapes |= {

@@ -21,14 +21,16 @@ class NumpyLSTM(NumpyNetwork):
         self.image_gates = w_ih[:, E:].T  # [H, 4H] (empty unless merge-inject)
 
     def _image_branch(self, feats: np.ndarray) -> np.ndarray | None:
-        """feats [B, D] -> [B, H] (None without image input)."""
-        if self.feature_dim == 0:
-            return None
+        """feats [B, D + A] -> [B, H] (None without image or account input)."""
+        return self.branch(feats, self._photo)
+
+    def _photo(self, photo: np.ndarray) -> np.ndarray:
+        """The photo's features [B, D] -> [B, H]."""
         if not self.config.normalize:
-            return self.linear(feats.astype(np.float32), "image") * np.float32(
+            return self.linear(photo.astype(np.float32), "image") * np.float32(
                 self.config.image_weight
             )
-        return self.layer_norm(self.linear(self.unit_image(feats), "image"), "image_norm")
+        return self.layer_norm(self.linear(self.unit_image(photo), "image"), "image_norm")
 
     def _initial_state(self, img: np.ndarray | None, B: int) -> tuple[np.ndarray, np.ndarray]:
         """(h, c) [L, B, H] each: from the image for init/inject, zeros otherwise."""

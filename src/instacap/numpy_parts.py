@@ -34,6 +34,18 @@ class NumpyNetwork:
         """A decoder for photos `feats` [B, D]: call it with the prefix, one token longer each time."""
         raise NotImplementedError
 
+    def branch(self, feats: np.ndarray, photo_branch: Callable[[np.ndarray], np.ndarray]
+               ) -> np.ndarray | None:  # fmt: skip
+        """feats [B, D + A] -> [B, H]: `photo_branch` of the photo's features (when the network
+        reads a photo) plus the account's row (when it reads account slots); None for neither.
+        As the torch networks' `_image_branch`, without dropout."""
+        cut = feats.shape[-1] - self.config.accounts
+        out = photo_branch(feats[:, :cut]) if "image.weight" in self.w else None
+        if self.config.accounts:
+            account = feats[:, cut:].astype(np.float32) @ self.w["account.weight"].T  # [B, H]
+            out = account if out is None else out + account
+        return out
+
     def unit_image(self, feats: np.ndarray) -> np.ndarray:
         """feats [B, D] as float32, L2-normalised like F.normalize."""
         x = feats.astype(np.float32)

@@ -31,9 +31,9 @@ class NumpyTransformer(NumpyNetwork):
         cfg = self.config
         B, C, nh = feats.shape[0], cfg.hidden, cfg.heads
         prefix = int(self.feature_dim > 0 and cfg.image_input == "prefix")
-        img = None
-        if self.feature_dim > 0:
-            img = self.layer_norm(self.linear(self.unit_image(feats), "image"), "image_norm")
+        img = self.branch(  # [B, C] | None: the photo's branch plus the account's row
+            feats, lambda photo: self.layer_norm(self.linear(self.unit_image(photo), "image"),
+                                                 "image_norm"))  # fmt: skip
         # Keys and values of every block, filled one position per step: [L, B, heads, P, C/heads].
         shape = (cfg.layers, B, nh, cfg.context + prefix, C // nh)
         keys, values = np.zeros(shape, np.float32), np.zeros(shape, np.float32)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from instacap import network, presets, runs, runtime
+from instacap import accounts, network, presets, runs, runtime
 from instacap.config import ModelConfig, TrainConfig
 from instacap.dataset import Dataset
 from instacap.errors import InputError
@@ -40,9 +40,16 @@ def choose(dataset: Dataset, requested: ModelConfig | None, train: TrainConfig, 
         _refuse_another_network(path, requested)
     if network.is_transformer(model) and dataset.max_len - 1 > model.context:
         model = replace(model, context=dataset.max_len - 1)  # every caption's positions
+    model = replace(model, accounts=account_slots(dataset))
     train = presets.resolve(model, train)
     _check_memory(model, dataset, train, device)
     return model, train
+
+
+def account_slots(dataset: Dataset) -> int:
+    """The account slots a new run on `dataset` reads (accounts.py; 0 for one voice)."""
+    table = accounts.for_training(dataset.train.accounts)
+    return table.size if table else 0
 
 
 def describe(config: ModelConfig) -> str:
@@ -57,7 +64,8 @@ def _refuse_another_network(path: Path, requested: ModelConfig) -> None:
     if not runs.has_checkpoint(path):
         return
     saved = runs.peek_meta(path)
-    if saved is None or saved.model_config == requested:
+    # The account slots come from the data set, never from --size or --arch.
+    if saved is None or replace(saved.model_config, accounts=0) == replace(requested, accounts=0):
         return
     raise InputError(
         f"Run {path.name!r} was trained with {describe(saved.model_config)}, not "
@@ -69,8 +77,9 @@ def _refuse_another_network(path: Path, requested: ModelConfig) -> None:
 def _check_memory(model: ModelConfig, dataset: Dataset, train: TrainConfig,
                   device: torch.device) -> None:  # fmt: skip
     """InputError naming the memory a training step needs when less is free."""
+    width = dataset.feature_dim + model.accounts  # the photo's features, then the accounts
     need = network.training_bytes(
-        model, dataset.vocab.size, dataset.feature_dim, train.batch_size, dataset.max_len
+        model, dataset.vocab.size, width, train.batch_size, dataset.max_len
     )
     free = runtime.free_memory_bytes(device)
     if free is None or need <= free:

@@ -16,6 +16,18 @@ def linear(shapes: network.Shapes, name: str) -> nn.Linear:
     return nn.Linear(in_features, out_features, bias=f"{name}.bias" in shapes)
 
 
+def maybe_linear(shapes: network.Shapes, name: str) -> nn.Linear | None:
+    """The nn.Linear `shapes` lists under `name`, None when it lists none."""
+    return linear(shapes, name) if f"{name}.weight" in shapes else None
+
+
+def split_conditioning(feats: Tensor, accounts: int) -> tuple[Tensor, Tensor]:
+    """What a network reads per post, feats [B, D + A] -> the photo's features [B, D] and the
+    `accounts` slots [B, A] that follow them (accounts.py)."""
+    cut = feats.shape[-1] - accounts
+    return feats[..., :cut], feats[..., cut:]
+
+
 def embedding(shapes: network.Shapes, name: str, padding_idx: int | None = None) -> nn.Embedding:
     """The nn.Embedding whose table is `shapes[name.weight]` ([rows, width])."""
     rows, width = shapes[f"{name}.weight"]

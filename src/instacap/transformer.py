@@ -27,7 +27,16 @@ from torch import Tensor, nn
 from instacap import network
 from instacap.config import ModelConfig
 from instacap.tokenizer import PAD
-from instacap.torchnet import check_shapes, embedding, linear, maybe_norm, mean_loss, norm
+from instacap.torchnet import (
+    check_shapes,
+    embedding,
+    linear,
+    maybe_linear,
+    maybe_norm,
+    mean_loss,
+    norm,
+    split_conditioning,
+)
 
 # Decoding state: (keys, values) of every block, each [B, heads, t, C / heads], the image branch
 # [B, C] | None, and how many positions are cached.
@@ -99,7 +108,8 @@ class TransformerModel(nn.Module):
         self.config, self.vocab_size, self.feature_dim = config, vocab_size, feature_dim
         self.tok = embedding(shapes, "tok")
         self.pos = embedding(shapes, "pos")
-        self.image = linear(shapes, "image") if feature_dim > 0 else None
+        self.image = maybe_linear(shapes, "image")
+        self.account = maybe_linear(shapes, "account")  # [C, A]: a row per account slot
         self.image_norm = maybe_norm(shapes, "image_norm")
         self.prefix = int(feature_dim > 0 and config.image_input == "prefix")  # positions before
         self.blocks = nn.ModuleList(
@@ -141,11 +151,17 @@ class TransformerModel(nn.Module):
         return self.config.context + 1
 
     def _image_branch(self, feats: Tensor) -> Tensor | None:
-        """feats [B, D] -> [B, C] (None when the model has no image input)."""
-        if self.image is None or self.image_norm is None:
-            return None
-        img = self.image_norm(self.image(F.normalize(feats.float(), dim=-1)))
-        return self.image_drop(img)  # [B, C]
+        """feats [B, D + A] -> [B, C]: the photo's branch plus the account's row (None when the
+        model reads neither)."""
+        photo, slots = split_conditioning(feats, self.config.accounts)  # [B, D], [B, A]
+        img = None
+        if self.image is not None and self.image_norm is not None:
+            img = self.image_norm(self.image(F.normalize(photo.float(), dim=-1)))
+            img = self.image_drop(img)  # [B, C]
+        if self.account is not None:  # beside the photo's normalisation: never drowned by it
+            account = self.image_drop(self.account(slots.float()))  # [B, C]
+            img = account if img is None else img + account
+        return img
 
     def _embed(self, img: Tensor | None, tokens: Tensor, start: int) -> Tensor:
         """tokens [B, T] at caption positions start.. -> [B, T, C] block input."""
