@@ -99,7 +99,11 @@ def test_caption_as_an_account_from_the_command_line(tiny, monkeypatch):
     photo = str(tiny.val.images[0])
     out = runner.invoke(app, ["caption", photo, "--as", known[0], "--n", "2", "--seed", "0", "--json", "--hashtags", "2"])  # fmt: skip
     assert out.exit_code == 0, out.output
-    assert len(json.loads(out.stdout)["photos"][0]["captions"]) == 2
-    bad = runner.invoke(app, ["caption", photo, "--as", "nobody"])
+    data = json.loads(out.stdout)
+    assert data["account"] == known[0] and len(data["photos"][0]["captions"]) == 2
+    # An unknown account is refused before any photo is read: here one that is not a photo.
+    not_a_photo = paths.runs_dir() / "notes.jpg"
+    not_a_photo.write_text("not a photo")
+    bad = runner.invoke(app, ["caption", str(not_a_photo), "--as", "nobody"])
     said = " ".join(bad.output.split())
     assert bad.exit_code == 1 and "does not know the account 'nobody'" in said and known[0] in said

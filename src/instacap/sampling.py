@@ -348,6 +348,11 @@ class Captioner:
             return np.asarray(feats, np.float32)
         return condition(feats, slots, slots.asked(account, self.run.name))
 
+    def check_account(self, account: str | None) -> None:
+        """InputError, in one sentence, for an account the run cannot write as: before any photo
+        is encoded (a CNN encoder takes seconds to start)."""
+        self.conditioned(np.zeros((0, self.run.meta.feature_dim), np.float32), account)
+
     @property
     def heads(self) -> Heads | None:
         """The run's hashtag head and reference photos (None: trained before they existed)."""
@@ -379,6 +384,7 @@ class Captioner:
         """`n` captions for each photo, best first: by PMI with the photo when re-ranked, else by
         mean log-probability; in `account`'s voice (None: any). A whole `config` (from
         `sample_config`) replaces `n` and `overrides`."""
+        self.check_account(account)
         feats = self.features(photos)
         return self.caption_features(feats, n, account=account, config=config, **overrides)
 
@@ -415,6 +421,7 @@ class Captioner:
         """`n` captions for one photo, best first, in `account`'s voice (None: any), and with
         `hashtags=k` its k likeliest hashtags (`.hashtags`). `overrides` are SampleConfig fields
         (temperature, top_k, top_p, max_len, max_repeat, seed, beam, rerank)."""
+        self.check_account(account)
         feats = self.features([photo])
         tags = self.hashtags(feats, hashtags, account)[0] if hashtags else []
         return Captions(self.caption_features(feats, n, account=account, **overrides)[0], tags)

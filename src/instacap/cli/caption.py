@@ -124,6 +124,7 @@ def caption(
         check_target(html_out)
     runtime.tune_allocator()  # helps the CNN encoders; costs nothing
     captioner = Captioner.load(run)  # on the CPU: the NumPy network, no torch
+    captioner.check_account(account)  # before the photos are encoded
     feats = captioner.features(photos)
     results = captioner.caption_features(feats, account=account, config=config)
     tags = captioner.hashtags(feats, hashtags, account) if hashtags else [[] for _ in photos]
@@ -136,6 +137,7 @@ def caption(
         render.print_json(
             {
                 "run": captioner.run.name,
+                "account": account or "any",
                 "photos": [
                     {"photo": str(p), "captions": [c.to_json() for c in caps]}
                     | ({"hashtags": [h.to_json() for h in found]} if hashtags else {})
