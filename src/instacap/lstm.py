@@ -42,6 +42,7 @@ from instacap.torchnet import (
     maybe_norm,
     mean_loss,
     split_conditioning,
+    with_account,
 )
 
 # Decoding state carried between `step` calls: (h [L, B, H], c [L, B, H], image branch [B, H] | None).
@@ -92,10 +93,7 @@ class CaptionModel(nn.Module):
                 img = self.image_drop(self.image_norm(img))
             else:
                 img = self.image_drop(img * self.config.image_weight)
-        if self.account is not None:  # beside the photo's normalisation: never drowned by it
-            account = self.image_drop(self.account(slots.float()))  # [B, H]
-            img = account if img is None else img + account
-        return img
+        return with_account(img, self.account, slots, self.image_drop)
 
     def _initial_state(self, img: Tensor | None, batch: int, device: torch.device) -> State:
         """(h0, c0) [L, B, H] each: from the image for init/inject, zeros otherwise."""

@@ -28,6 +28,18 @@ def split_conditioning(feats: Tensor, accounts: int) -> tuple[Tensor, Tensor]:
     return feats[..., :cut], feats[..., cut:]
 
 
+def with_account(
+    img: Tensor | None, account: nn.Linear | None, slots: Tensor, drop: nn.Module
+) -> Tensor | None:
+    """The photo's branch img [B, H] (None without a photo) plus the account's row [B, H] from
+    the one-hot `slots` [B, A], with the photo's dropout `drop`: added after the photo's
+    normalisation, so the photo's features cannot drown it. img as it is without `account`."""
+    if account is None:
+        return img
+    row = drop(account(slots.float()))  # [B, H]
+    return row if img is None else img + row
+
+
 def embedding(shapes: network.Shapes, name: str, padding_idx: int | None = None) -> nn.Embedding:
     """The nn.Embedding whose table is `shapes[name.weight]` ([rows, width])."""
     rows, width = shapes[f"{name}.weight"]

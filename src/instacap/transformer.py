@@ -36,6 +36,7 @@ from instacap.torchnet import (
     mean_loss,
     norm,
     split_conditioning,
+    with_account,
 )
 
 # Decoding state: (keys, values) of every block, each [B, heads, t, C / heads], the image branch
@@ -158,10 +159,7 @@ class TransformerModel(nn.Module):
         if self.image is not None and self.image_norm is not None:
             img = self.image_norm(self.image(F.normalize(photo.float(), dim=-1)))
             img = self.image_drop(img)  # [B, C]
-        if self.account is not None:  # beside the photo's normalisation: never drowned by it
-            account = self.image_drop(self.account(slots.float()))  # [B, C]
-            img = account if img is None else img + account
-        return img
+        return with_account(img, self.account, slots, self.image_drop)
 
     def _embed(self, img: Tensor | None, tokens: Tensor, start: int) -> Tensor:
         """tokens [B, T] at caption positions start.. -> [B, T, C] block input."""
