@@ -5,8 +5,10 @@
 
 For each size it makes a folder of tiny unique JPEGs (32 px, a drawn demo scene with the post's
 number in a JPEG comment, so every photo has its own content hash) and a CSV with captions written by the
-demo's fictional accounts, in a fresh INSTACAP_HOME, then runs each stage in a child process of its
-own, so that `peak_rss_bytes` (`ru_maxrss` of that child, from `os.wait4`) is the stage's alone:
+demo's fictional voices, posted by about one synthetic account per `--posts-per-account` (200) posts
+as a real store at scale has many accounts, in a fresh INSTACAP_HOME, then runs each stage in a
+child process of its own, so that `peak_rss_bytes` (`ru_maxrss` of that child, from `os.wait4`)
+is the stage's alone:
 - `import`: `importers.scan` + `importers.run` of the CSV (`posts_per_s`, and for each tenth of
   the posts in turn `posts_per_s_by_tenth`);
 - `prep`: `dataset.build` with the `thumbnail` encoder, every feature computed (`posts_per_s`);
@@ -17,9 +19,12 @@ own, so that `peak_rss_bytes` (`ru_maxrss` of that child, from `os.wait4`) is th
 - `train`: `training.fit` as `instacap train` runs it, from the process's start to its first
   batch done (`startup_s`; `import_s` of it importing, `load_s` loading the data set), then `captions_per_s` as
   training reports it after `--train-seconds` (one thread: the machine is shared);
-- `status`: `status.cache_status()` in the process (`library_s`) and `instacap status --json` as
-  a whole command (`command_s`, Python's start included);
+- `status`: `status.cache_status()` in the process (`library_s`), `instacap status --json` as
+  a whole command (`command_s`, Python's start included) and the table for people
+  (`table_command_s`, `table_lines`: a row per account);
 - `disk`: bytes per post under INSTACAP_HOME, by folder (the source photos are not counted).
+`train` also gives the run's account slots (`account_slots`). The files made are removed at the
+end (`cleanup`, timed apart from `total`; `--keep` leaves them).
 One JSON line per stage and size; last, `growth`: for each figure, log(ratio of the figure) /
 log(ratio of posts) between the smallest and the largest size (1 = linear, 0 = constant), the
 baseline each size is compared with.
@@ -51,15 +56,30 @@ def emit(**data: object) -> None:
 # -- making the inputs -----------------------------------------------------------------------
 
 
-def make_inputs(folder: Path, n: int, seed: int = 0) -> Path:
+def account_names(n: int, per_account: int) -> list[str]:
+    """About one synthetic account per `per_account` posts (at least one per demo voice), account
+    k writing in voice k % voices: a real store at scale has many accounts (the research anchor:
+    1.1 M posts of 6.3 k users), and the store keeps one photo folder per account."""
+    from instacap import demovoices
+
+    count = max(len(demovoices.ACCOUNTS), round(n / per_account))
+    return [f"scale.a{k:04d}" for k in range(count)]
+
+
+def make_inputs(folder: Path, n: int, per_account: int, seed: int = 0) -> Path:
     """n unique 32 px JPEGs under folder/photos/<k>/ and folder/posts.csv; returns the CSV.
 
     Each scene is drawn and encoded once; a post's photo is its scene's JPEG with the post
     number in a comment segment (COM) after the start marker: its own bytes and hash, the same
-    pixels. (Drawing and encoding every photo took 18 of the million-post run's minutes.)"""
+    pixels. (Drawing and encoding every photo took 18 of the million-post run's minutes.)
+    The caption is written by a demo voice drawn by the scene's weights, and posted by one of
+    that voice's synthetic accounts (`account_names`), drawn evenly."""
     from instacap import demo, demovoices
 
     rng = random.Random(seed)
+    voices = len(demovoices.ACCOUNTS)
+    names = account_names(n, per_account)
+    by_voice = [names[v::voices] for v in range(voices)]  # the accounts writing in each voice
     bases = [_jpeg(demo.draw(s, random.Random(i), size=32)) for i, s in enumerate(demo.SCENES)]
     weights = [[a.weights[k] for a in demovoices.ACCOUNTS] for k in range(len(demo.SCENES))]
     table = folder / "posts.csv"
@@ -68,7 +88,8 @@ def make_inputs(folder: Path, n: int, seed: int = 0) -> Path:
         out.writerow(["image", "caption", "account", "shortcode", "timestamp"])
         for i in range(n):
             k = i % len(demo.SCENES)
-            voice = rng.choices(demovoices.ACCOUNTS, weights[k])[0]
+            v = rng.choices(range(voices), weights[k])[0]
+            voice = demovoices.ACCOUNTS[v]
             rel = f"photos/{i // 1000:04d}/p{i:07d}.jpg"
             if i % 1000 == 0:
                 (folder / rel).parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +98,8 @@ def make_inputs(folder: Path, n: int, seed: int = 0) -> Path:
             with open(folder / rel, "wb") as photo:
                 photo.write(data + bases[k][2:])
             caption = demovoices.caption(rng, demo.SCENES[k], voice)
-            out.writerow([rel, caption, voice.name, f"s{i:07d}", 1_672_531_200 + i])
+            account = rng.choice(by_voice[v])
+            out.writerow([rel, caption, account, f"s{i:07d}", 1_672_531_200 + i])
     return table
 
 
@@ -212,7 +234,7 @@ def stage_train(train_seconds: float) -> dict[str, object]:
     `train_seconds` of training: startup is the time from this process's start to the first
     batch done; captions/s is what training itself reports then."""
     t0 = time.perf_counter()
-    from instacap import dataset, training
+    from instacap import accounts, dataset, training
     from instacap.config import ModelConfig, TrainConfig
 
     t_import = time.perf_counter() - t0
@@ -223,12 +245,14 @@ def stage_train(train_seconds: float) -> dict[str, object]:
     with contextlib.suppress(training.Interrupted):
         training.fit(ds, ModelConfig(), config, name="bench", reporter=clock)
     assert clock.first is not None, clock.tasks
+    table = accounts.for_training(ds.train.accounts)  # the account slots the network read
     return {
         "startup_s": clock.first - t0,
         "import_s": t_import,
         "load_s": t_load,
         "captions_per_s": clock.captions_per_s,
         "train_posts": len(ds.train),
+        "account_slots": table.size if table else 0,
     }
 
 
@@ -238,14 +262,21 @@ def stage_status() -> dict[str, object]:
     t0 = time.perf_counter()
     st = status.cache_status()
     library = time.perf_counter() - t0
+    command = str(Path(sys.executable).parent / "instacap")
     t0 = time.perf_counter()
-    subprocess.run(
-        [str(Path(sys.executable).parent / "instacap"), "status", "--json"],
-        check=True,
-        stdout=subprocess.DEVNULL,
-    )
-    command = time.perf_counter() - t0
-    return {"library_s": library, "command_s": command, "stored": st.posts.total}
+    subprocess.run([command, "status", "--json"], check=True, stdout=subprocess.DEVNULL)
+    json_s = time.perf_counter() - t0
+    # The table for people too: it has a row per account.
+    t0 = time.perf_counter()
+    text = subprocess.run([command, "status"], check=True, capture_output=True).stdout
+    return {
+        "library_s": library,
+        "command_s": json_s,
+        "table_command_s": time.perf_counter() - t0,
+        "table_lines": text.count(b"\n"),
+        "stored": st.posts.total,
+        "accounts": len(st.posts.accounts),
+    }
 
 
 def child(args: argparse.Namespace) -> None:
@@ -294,21 +325,20 @@ def disk_use(home: Path, posts: int) -> dict[str, object]:
     }
 
 
-def measure(
-    n: int, work: Path, train_seconds: float, precomputed: bool, prep_max: int
-) -> dict[str, dict[str, object]]:
+def measure(n: int, work: Path, args: argparse.Namespace) -> dict[str, dict[str, object]]:
     folder = work / f"n{n}"
     home = folder / "home"
     folder.mkdir(parents=True)
     t0 = time.perf_counter()
-    table = make_inputs(folder, n)
-    emit(posts=n, stage="inputs", seconds=round(time.perf_counter() - t0, 2))
+    table = make_inputs(folder, n, args.posts_per_account)
+    accounts = len(account_names(n, args.posts_per_account))
+    emit(posts=n, stage="inputs", seconds=round(time.perf_counter() - t0, 2), accounts=accounts)
     results: dict[str, dict[str, object]] = {}
     for stage, extra in (
         ("import", ["--table", str(table)]),
-        ("features" if precomputed or n > prep_max else "prep", []),
+        ("features" if args.precomputed or n > args.prep_max else "prep", []),
         ("build", []),
-        ("train", ["--train-seconds", str(train_seconds)]),
+        ("train", ["--train-seconds", str(args.train_seconds)]),
         ("status", []),
     ):
         results[stage] = run_stage(stage, home, extra)
@@ -325,7 +355,7 @@ _FIGURES = {
     "features": ("posts_per_s", "peak_rss_bytes"),
     "build": ("seconds", "peak_rss_bytes"),
     "train": ("startup_s", "load_s", "captions_per_s", "peak_rss_bytes"),
-    "status": ("library_s", "command_s"),
+    "status": ("library_s", "command_s", "table_command_s"),
     "disk": ("bytes_per_post",),
 }
 
@@ -347,11 +377,31 @@ def _rounded(d: dict[str, object]) -> dict[str, object]:
     return {k: round(v, 3) if isinstance(v, float) else v for k, v in d.items()}
 
 
+def remove(work: Path) -> None:
+    """Remove the benchmark's folder, its photo folders several at a time: an unlink waits on
+    the disk, and 8 threads waiting together deleted 2.5 to 3 times as many files a second
+    (docs/scale.md)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    # The folders without folders in them (photos), each removed whole by one thread.
+    folders = [Path(top) for top, dirs, _ in os.walk(work) if not dirs]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda p: shutil.rmtree(p, ignore_errors=True), folders))
+    shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--posts", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--train-seconds", type=float, default=10.0)
     parser.add_argument("--keep", action="store_true", help="keep the stores made")
+    parser.add_argument(
+        "--posts-per-account",
+        type=int,
+        default=200,
+        help="about one synthetic account per this many posts (a real store at scale has many "
+        "accounts; the store keeps a photo folder per account)",
+    )
     parser.add_argument(
         "--prep-max",
         type=int,
@@ -375,10 +425,7 @@ def main() -> None:
     emit(stage="machine", cores=os.cpu_count(), loadavg=os.getloadavg(), work=str(work))
     t0 = time.perf_counter()
     try:
-        results = {
-            n: measure(n, work, args.train_seconds, args.precomputed, args.prep_max)
-            for n in args.posts
-        }
+        results = {n: measure(n, work, args) for n in args.posts}
         sizes = sorted(results)
         if len(sizes) > 1:
             lo, hi = sizes[0], sizes[-1]
@@ -387,10 +434,10 @@ def main() -> None:
         emit(stage="total", seconds=round(time.perf_counter() - t0, 1))  # to the last figure
     finally:
         if not args.keep:
-            # Apart from the total: on this project's machine its disk deletes about 600 files
-            # a second, so a million posts' 2 million files take most of an hour to remove.
+            # Apart from the total: a million posts are 2 million files, and this project's
+            # disk deletes a few thousand a second.
             t1 = time.perf_counter()
-            shutil.rmtree(work, ignore_errors=True)
+            remove(work)
             emit(stage="cleanup", seconds=round(time.perf_counter() - t1, 1))
 
 
