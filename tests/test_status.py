@@ -190,3 +190,18 @@ def test_a_store_from_before_image_bytes_gets_the_column_and_keeps_its_posts(ins
         store.add(NewPost("NEW", "nasa", None, "new", "table"), b"w" * 200)
         assert store.accounts() == {"nasa": 2}
     assert posts.summarize(instacap_home).photo_bytes == 700
+
+
+def test_many_accounts_share_one_row_in_the_table_and_all_are_in_json(instacap_home, monkeypatch):
+    from instacap.cli import status as status_cli
+
+    monkeypatch.setattr(status_cli, "_ACCOUNT_ROWS", 2)
+    with PostStore.open() as store:
+        for i, (account, n) in enumerate((("big", 3), ("mid", 2), ("a", 1), ("b", 1))):
+            for k in range(n):
+                store.add(NewPost(f"P{i}{k}", account, None, "hi", "table"), bytes([i, k]) * 50)
+    out = flat(runner.invoke(app, ["status"]).output.replace("│", " "))  # cells, not borders
+    assert "big 3" in out and "mid 2" in out and "2 more accounts 2" in out and "total 7" in out
+    assert " a 1 " not in out
+    data = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert data["posts"]["accounts"] == {"big": 3, "mid": 2, "a": 1, "b": 1}

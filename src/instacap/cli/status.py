@@ -60,6 +60,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+# Accounts listed one per row in the table, most posts first; the others share one row (a store of
+# a million posts may hold thousands: 5,000 rows took 1.6 s to print and nobody reads them).
+_ACCOUNT_ROWS = 20
+
+
 def _print_status(s: CacheStatus) -> None:
     from rich.table import Table
 
@@ -84,8 +89,13 @@ def _print_status(s: CacheStatus) -> None:
         if not store.total:
             posts.add_row(label, "-", "0", _size(store.disk_bytes))
             continue
-        for i, (account, n) in enumerate(store.accounts.items()):
+        shown = list(store.accounts.items())[:_ACCOUNT_ROWS]  # most posts first
+        for i, (account, n) in enumerate(shown):
             posts.add_row(label if i == 0 else "", account, str(n), "")
+        if len(store.accounts) > len(shown):  # the rest in one row: --json lists them all
+            rest = len(store.accounts) - len(shown)
+            left = store.total - sum(n for _, n in shown)
+            posts.add_row("", f"[dim]{rest} more accounts[/]", f"[dim]{left}[/]", "")
         posts.add_row("", "[bold]total[/]", f"[bold]{store.total}[/]", _size(store.disk_bytes))
     out.print(posts)
 
