@@ -32,6 +32,7 @@ import atexit
 import os
 import pickle
 import shutil
+import signal
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -89,7 +90,10 @@ def launch(nproc: int, args: list[str]) -> tuple[int, bool]:
         # The workers' own exit status (rank 0's first): the others were stopped by a signal.
         # When a signal ended them all (a kill), 128 + its number, as a shell reports it.
         failures = [f.exitcode for _, f in sorted(exc.failures.items())]
-        codes = [c for c in failures if c > 0] or [128 - c for c in failures if c < 0] or [1]
+        # Once one worker fails, torchrun stops the others with SIGTERM: the signal that ended
+        # the first one (a kill, the out-of-memory killer) is the one to report.
+        signals = sorted((c for c in failures if c < 0), key=lambda c: c == -signal.SIGTERM)
+        codes = [c for c in failures if c > 0] or [128 - c for c in signals] or [1]
         return codes[0], codes[0] == _EXIT_INTERRUPTED
     except SignalException:
         return _EXIT_INTERRUPTED, True
@@ -231,6 +235,9 @@ def start(device: str = "auto") -> Group:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
     if not dist.is_initialized():
         dist.init_process_group("nccl" if cuda else "gloo")
+        # Left to the interpreter's teardown, gloo's threads can abort the process (SIGABRT,
+        # "terminate called without an active exception") after the worker has said its error.
+        atexit.register(stop)
     _group = Group(rank, world, "cuda" if cuda else "cpu")
     return _group
 
